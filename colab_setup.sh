@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# TerraSculpt setup, for Google Colab and plain Linux alike.
+#   bash colab_setup.sh            install requirements + tslib, download the Kaggle data if credentials exist
+#   bash colab_setup.sh --dev      also install the test tools (pytest, nbmake, ruff, scikit-image)
+#   bash colab_setup.sh --no-data  skip the download
+# Colab: installs into Colab's Python; requirements.txt's torch range admits Colab's preinstalled torch, so it is
+# kept. Elsewhere: uses the active virtualenv, or creates ./.venv next to this script.
+# Data goes to $TSLIB_DATA (default ./data). Without Kaggle credentials it says so in one line and the notebooks
+# fall back to the built-in procedural dataset.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+dev=0
+data=1
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --no-data) data=0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "colab_setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if python3 -c "import google.colab" 2>/dev/null; then
+  py=python3
+elif [ -n "${VIRTUAL_ENV:-}" ]; then
+  py="$VIRTUAL_ENV/bin/python"
+else
+  [ -x "$here/.venv/bin/python" ] || python3 -m venv "$here/.venv"
+  py="$here/.venv/bin/python"
+fi
+
+req="$here/requirements.txt"
+[ "$dev" = 1 ] && req="$here/requirements-dev.txt"
+echo "installing $(basename "$req") into $("$py" -c 'import sys; print(sys.prefix)')"
+"$py" -m pip install -q --disable-pip-version-check -r "$req"
+"$py" -m pip install -q --disable-pip-version-check --no-deps -e "$here"
+
+if [ "$data" = 1 ]; then
+  export TSLIB_DATA="${TSLIB_DATA:-$here/data}"
+  "$py" -m tslib download --allow-missing
+fi
+echo "ready: $py -m tslib --help"

@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny datasets written in the exact Kaggle layouts, and the real sample when present."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intel-image-classification-sample"
+
+# The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode on the real
+# sample when ../shared is present, else on the procedural data, and write only into a temporary folder.
+if SHARED_SAMPLE.is_dir():
+    os.environ.setdefault("TSLIB_DATA", str(SHARED_SAMPLE.parent))
+os.environ.setdefault("TSLIB_RUNS", tempfile.mkdtemp(prefix="tslib-test-runs-"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# A distinct base colour per canonical class so that tiny fixtures are learnable.
+CLASS_COLOURS = {
+    "buildings": (120, 120, 120), "desert": (220, 190, 120), "forest": (30, 120, 40), "glacier": (220, 240, 255),
+    "mountain": (110, 80, 60), "sea": (20, 60, 200), "street": (60, 60, 70),
+}
+LANDSCAPE_FOLDERS = {"Coast": "sea", "Desert": "desert", "Forest": "forest", "Glacier": "glacier", "Mountain": "mountain"}
+
+
+def make_image(path: Path, label: str, key: str, size: tuple[int, int] = (32, 32), mode: str = "RGB",
+               fmt: str = "JPEG") -> Path:
+    """A unique noisy image of the class colour; ``key`` seeds the noise so every file has distinct bytes."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    base = np.array(CLASS_COLOURS[label], dtype=np.int16)
+    arr = np.clip(base + rng.integers(-25, 26, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr, "RGB")
+    if mode != "RGB":
+        img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt)
+    return path
+
+
+def build_intel(root: Path, per_class: int = 10, test_per_class: int = 3, pred: int = 4,
+                classes=("buildings", "forest", "glacier", "mountain", "sea", "street")) -> Path:
+    """Intel layout as Kaggle unzips it: seg_train/seg_train/<class>, seg_test/seg_test/<class>, seg_pred/seg_pred."""
+    n = 0
+    for c in classes:
+        for i in range(per_class):
+            make_image(root / "seg_train" / "seg_train" / c / f"{n}.jpg", c, f"intel-train-{c}-{i}")
+            n += 1
+        for i in range(test_per_class):
+            make_image(root / "seg_test" / "seg_test" / c / f"{n}.jpg", c, f"intel-test-{c}-{i}")
+            n += 1
+    for i in range(pred):
+        make_image(root / "seg_pred" / "seg_pred" / f"{n}.jpg", classes[i % len(classes)], f"intel-pred-{i}")
+        n += 1
+    return root
+
+
+def build_landscape(root: Path, per_split: dict[str, int] | None = None) -> Path:
+    """Landscape Recognition layout: 'Landscape Classification/Landscape Classification/<Split> Data/<Class>'."""
+    per_split = per_split or {"Training Data": 8, "Validation Data": 2, "Testing Data": 2}
+    tag = {"Training Data": "Train", "Validation Data": "Valid", "Testing Data": "Test"}
+    base = root / "Landscape Classification" / "Landscape Classification"
+    for split, n in per_split.items():
+        for folder, label in LANDSCAPE_FOLDERS.items():
+            for i in range(1, n + 1):
+                make_image(base / split / folder / f"{folder}-{tag[split]} ({i}).jpeg", label,
+                           f"land-{split}-{folder}-{i}", size=(40, 40))
+    return root
+
+
+@pytest.fixture
+def intel_root(tmp_path: Path) -> Path:
+    return build_intel(tmp_path / "intel")
+
+
+@pytest.fixture
+def landscape_root(tmp_path: Path) -> Path:
+    return build_landscape(tmp_path / "landscape")
+
+
+@pytest.fixture
+def shared_sample() -> Path:
+    if not SHARED_SAMPLE.is_dir():
+        pytest.skip("../shared real Intel sample not present")
+    return SHARED_SAMPLE

@@ -1,0 +1,77 @@
+"""Download the two Kaggle datasets with the ``kaggle`` package, when credentials exist.
+
+Credentials are looked for, in order: ``KAGGLE_USERNAME``/``KAGGLE_KEY`` or ``KAGGLE_API_TOKEN`` environment
+variables, Colab secrets of the same names, ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle`` (``kaggle.json`` or
+``access_token``). We check before importing ``kaggle``, because importing it without credentials prints a page
+of help and fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATASETS = {
+    "intel": "puneet6060/intel-image-classification",
+    "landscape": "utkarshsaxenadn/landscape-recognition-image-dataset-12k-images",
+}
+
+NO_CREDENTIALS = (
+    "No Kaggle credentials found (set KAGGLE_USERNAME and KAGGLE_KEY, add them as Colab secrets, or put "
+    "kaggle.json in ~/.kaggle); skipping the download: the main job uses the built-in PROCEDURAL dataset."
+)
+
+
+class MissingCredentialsError(RuntimeError):
+    """No Kaggle credentials anywhere we know to look."""
+
+
+def _colab_secret(name: str) -> str | None:
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return userdata.get(name)
+    except Exception:  # SecretNotFoundError / NotebookAccessError: the user has not granted this secret
+        return None
+
+
+def find_credentials() -> str | None:
+    """Say where Kaggle credentials come from (exporting Colab secrets to the environment), or None."""
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return "environment variables KAGGLE_USERNAME/KAGGLE_KEY"
+    if os.environ.get("KAGGLE_API_TOKEN"):
+        return "environment variable KAGGLE_API_TOKEN"
+    user, key = _colab_secret("KAGGLE_USERNAME"), _colab_secret("KAGGLE_KEY")
+    if user and key:
+        os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"] = user, key
+        return "Colab secrets KAGGLE_USERNAME/KAGGLE_KEY"
+    config_dir = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
+    for name in ("kaggle.json", "access_token"):
+        if (config_dir / name).is_file():
+            return str(config_dir / name)
+    return None
+
+
+def download(name: str, out: Path | str, force: bool = False) -> Path:
+    """Download and unzip dataset ``name`` ("intel" or "landscape") into ``out/name``; skip if already there."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
+    target = Path(out) / name
+    if target.is_dir() and any(target.iterdir()) and not force:
+        return target
+    if find_credentials() is None:
+        raise MissingCredentialsError(NO_CREDENTIALS)
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    api = KaggleApi()
+    api.authenticate()
+    target.mkdir(parents=True, exist_ok=True)
+    api.dataset_download_files(DATASETS[name], path=str(target), unzip=True, quiet=False, force=force)
+    return target
+
+
+def download_all(out: Path | str, force: bool = False) -> dict[str, Path]:
+    """Download both datasets; raises :class:`MissingCredentialsError` (one clear line) without credentials."""
+    return {name: download(name, out, force) for name in DATASETS}

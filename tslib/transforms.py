@@ -1,0 +1,64 @@
+"""The original study's augmentation pipeline and a plain eval transform (torchvision.transforms.v2).
+
+Transforms take and return sample dicts (``{"image": tv_tensors.Image, "label": int}``): v2 transforms act on the
+image and pass the label through, so the same pipeline works for masks later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: The study's geometry at its native 150 px: resize 150, random crop 125, random resized crop back to 150.
+STUDY_SIZE = 150
+STUDY_CROP = 125
+
+
+def _finish(mean: Sequence[float], std: Sequence[float]) -> list:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+
+
+def study_train_steps(size: int = STUDY_SIZE) -> list[tuple[str, v2.Transform]]:
+    """The study's augmentations in order, named; ``size`` rescales the 150/125 geometry proportionally."""
+    crop = round(size * STUDY_CROP / STUDY_SIZE)
+    return [
+        ("resize", v2.Resize(size, antialias=True)),
+        ("random crop", v2.RandomCrop(crop, pad_if_needed=True)),
+        ("rotation 45", v2.RandomRotation(45)),
+        ("h-flip 0.5", v2.RandomHorizontalFlip(0.5)),
+        ("v-flip 0.05", v2.RandomVerticalFlip(0.05)),
+        ("random resized crop", v2.RandomResizedCrop(size, scale=(0.8, 1.0), antialias=True)),
+        ("brightness 0.4", v2.ColorJitter(brightness=0.4)),
+    ]
+
+
+def train_transform(
+    size: int = STUDY_SIZE, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> v2.Compose:
+    """The study's training pipeline: resize 150, random crop 125, rotation 45, h-flip 0.5, v-flip 0.05,
+    random resized crop 150 (scale 0.8-1.0), brightness jitter 0.4, then float + normalisation."""
+    return v2.Compose([v2.ToImage(), *(t for _, t in study_train_steps(size)), *_finish(mean, std)])
+
+
+def eval_transform(
+    size: int = STUDY_SIZE,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    resize_size: int | None = None,
+) -> v2.Compose:
+    """Deterministic: resize the shorter side to ``resize_size`` (default ``size``), centre crop ``size``."""
+    return v2.Compose(
+        [v2.ToImage(), v2.Resize(resize_size or size, antialias=True), v2.CenterCrop(size), *_finish(mean, std)]
+    )
+
+
+def denormalize(image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+    """Undo normalisation for display: float CHW (or BCHW) in [0, 1]."""
+    m = torch.tensor(mean, dtype=image.dtype, device=image.device).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=image.dtype, device=image.device).view(-1, 1, 1)
+    return (image * s + m).clamp(0, 1)

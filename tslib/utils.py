@@ -1,0 +1,125 @@
+"""Small helpers shared by every task: seeding, device choice, crash-safe writes, moving batches."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (CPU and every GPU) so a run can be repeated.
+
+    ``deterministic=True`` also asks torch/cuDNN for deterministic kernels (slower on GPU; on CPU
+    training is already deterministic).
+    """
+    # PYTHONHASHSEED only affects interpreters started after this point (e.g. DataLoader workers
+    # under the "spawn" start method); the current process's str hashing is fixed at startup.
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.cuda.manual_seed_all(seed)  # explicit, in case CUDA is initialised lazily later
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks cuda, then mps, then cpu; an explicit accelerator that is missing is an error.
+
+    Failing loudly beats silently training on CPU for hours after a Colab runtime lost its GPU.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)  # raises on malformed strings such as "gpu"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {device!r} was requested but CUDA is not available "
+            "(torch.cuda.is_available() is False); use device='auto' or 'cpu', "
+            "or enable a GPU runtime (Colab: Runtime > Change runtime type)."
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not _mps_available():
+        raise RuntimeError(f"device {device!r} was requested but MPS is not available; use 'auto' or 'cpu'.")
+    return dev
+
+
+@contextlib.contextmanager
+def _atomic_target(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; on success it replaces ``path``, on error it is deleted.
+
+    The temp file lives in the same folder because ``os.replace`` is only atomic within one
+    filesystem: readers see the old file or the new one, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:  # KeyboardInterrupt mid-write must not leave a stray temp file either
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` that never leaves a half-written file behind, even if interrupted."""
+    with _atomic_target(path) as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file (config.json, history.csv) atomically."""
+    with _atomic_target(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def to_device(
+    batch: Any,
+    device: torch.device | str,
+    non_blocking: bool = True,
+    memory_format: torch.memory_format | None = None,
+) -> Any:
+    """Move every tensor in a nested dict/list/tuple to ``device``; other leaves pass through.
+
+    ``non_blocking`` overlaps the copy with compute when the loader uses ``pin_memory=True``.
+    ``memory_format`` (e.g. ``torch.channels_last``) is applied to 4-D floating tensors only, so
+    labels and masks keep their layout.
+    """
+    if isinstance(batch, torch.Tensor):
+        if memory_format is not None and batch.ndim == 4 and batch.is_floating_point():
+            return batch.to(device, non_blocking=non_blocking, memory_format=memory_format)
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device, non_blocking, memory_format) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device, non_blocking, memory_format) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device, non_blocking, memory_format) for v in batch)
+    return batch

@@ -1,0 +1,106 @@
+"""What a notebook calls first: find the data (or make the procedural stand-in) and a prepared manifest.
+
+The data root comes from an argument or ``$TSLIB_DATA`` (default ``data``); everything written (procedural data,
+manifests, runs) goes under the work folder, an argument or ``$TSLIB_RUNS`` (default ``runs``), so a read-only
+data folder is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .prepare import PROCEDURAL_MARKER, format_report, is_procedural, prepare
+from .sources import DatasetNotFoundError, find_intel_root, find_landscape_root
+
+PROCEDURAL_TAG = "PROCEDURAL DATA (built-in generator, not real photos)"
+
+
+def data_root(path: Path | str | None = None) -> Path:
+    return Path(path or os.environ.get("TSLIB_DATA") or "data").expanduser()
+
+
+def work_root(path: Path | str | None = None) -> Path:
+    return Path(path or os.environ.get("TSLIB_RUNS") or "runs").expanduser()
+
+
+def smoke_mode(default: bool = False) -> bool:
+    """``$TSLIB_SMOKE=1`` asks every notebook for its tiny, seconds-long configuration (CI uses it)."""
+    value = os.environ.get("TSLIB_SMOKE")
+    return default if value is None else value.strip().lower() in ("1", "true", "yes")
+
+
+def write_procedural(out: Path | str, per_class: int = 60, size: int | None = None, seed: int = 0) -> dict:
+    """Write the procedural dataset in both Kaggle layouts and mark the folder as procedural."""
+    from .synth import write_synthetic
+
+    out = Path(out)
+    paths = write_synthetic(out, per_class=per_class, size=size, seed=seed)
+    (out / PROCEDURAL_MARKER).write_text(
+        f"{PROCEDURAL_TAG}: written by `python -m tslib synth` (per_class={per_class}, seed={seed}).\n"
+    )
+    return paths
+
+
+@dataclass
+class DataSetup:
+    manifest_dir: Path
+    report: dict
+    intel: Path | None
+    landscape: Path | None
+
+    @property
+    def procedural(self) -> bool:
+        return bool(self.report.get("procedural"))
+
+    @property
+    def tag(self) -> str:
+        """Label for titles and printouts: says loudly when the data is not real."""
+        return PROCEDURAL_TAG if self.procedural else "real data"
+
+    @property
+    def classes(self) -> list[str]:
+        return self.report["classes"]
+
+    def summary(self) -> str:
+        return format_report(self.report)
+
+
+def _find_or_none(finder, root: Path) -> Path | None:
+    try:
+        return finder(root)
+    except DatasetNotFoundError:
+        return None
+
+
+def setup_data(
+    root: Path | str | None = None,
+    work: Path | str | None = None,
+    smoke: bool = False,
+    seed: int = 0,
+    official_test: bool = False,
+    procedural_per_class: int | None = None,
+) -> DataSetup:
+    """Find Intel and/or Landscape under ``root``; without either, generate the procedural dataset. Then
+    prepare (or reuse) a manifest for them under ``work/manifests``."""
+    root, work = data_root(root), work_root(work)
+    intel = _find_or_none(find_intel_root, root) if root.is_dir() else None
+    landscape = _find_or_none(find_landscape_root, root) if root.is_dir() else None
+    if intel is None and landscape is None:
+        per_class = procedural_per_class or (24 if smoke else 300)
+        synth_dir = work / f"procedural-data-{per_class}-s{seed}"
+        if not (synth_dir / PROCEDURAL_MARKER).is_file():
+            write_procedural(synth_dir, per_class=per_class, seed=seed)
+        intel, landscape = synth_dir / "intel", synth_dir / "landscape"
+    key = json.dumps([str(intel and intel.resolve()), str(landscape and landscape.resolve()), seed, official_test])
+    manifest_dir = work / "manifests" / hashlib.sha1(key.encode()).hexdigest()[:10]
+    report_path = manifest_dir / "report.json"
+    if report_path.is_file() and (manifest_dir / "manifest.csv").is_file():
+        report = json.loads(report_path.read_text())
+    else:
+        report = prepare(manifest_dir, intel=intel, landscape=landscape, seed=seed, official_test=official_test).report
+    report["procedural"] = report.get("procedural") or any(is_procedural(p) for p in (intel, landscape) if p)
+    return DataSetup(manifest_dir, report, intel, landscape)
