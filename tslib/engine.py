@@ -121,7 +121,7 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if amp == "fp16":
         if device.type == "cpu":
-            raise ValueError("amp='fp16' needs a GPU; on CPU use amp='bf16' or amp='off'")
+            raise ValueError("amp='fp16' needs a GPU; on CPU use amp='bf16' or amp="off"")
         return torch.float16
     raise ValueError(f"unknown amp mode {amp!r}; expected 'auto', 'bf16', 'fp16' or 'off'")
 
@@ -165,7 +165,9 @@ def build_scheduler(
     return None
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None = None, amp: str = "auto") -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` (default: what ``amp`` resolves to on ``device``), or a no-op for full fp32."""
+    dtype = dtype if dtype is not None else resolve_amp(amp, device)
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
@@ -224,7 +226,7 @@ def _train_epoch(
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for batch in bar:
         batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
-        with _autocast(device, amp_dtype):
+        with autocast(device, amp_dtype, amp="off"):
             loss, logs = task.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -328,7 +330,7 @@ def fit(
             )
             if val_loader is not None:
                 model.eval()
-                with torch.no_grad(), _autocast(device, amp_dtype):
+                with torch.no_grad(), autocast(device, amp_dtype, amp="off"):
                     row |= {k: float(v) for k, v in task.evaluate(model, val_loader, device).items()}
             row["seconds"] = round(time.perf_counter() - t0, 3)
             if task.monitor not in row:

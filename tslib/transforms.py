@@ -19,30 +19,40 @@ STUDY_SIZE = 150
 STUDY_CROP = 125
 
 
+def _interp(name: str) -> v2.InterpolationMode:
+    """Pretrained weights are tied to the resize filter they were trained with (bicubic for some)."""
+    return v2.InterpolationMode(name.lower())
+
+
 def _finish(mean: Sequence[float], std: Sequence[float]) -> list:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
 
 
-def study_train_steps(size: int = STUDY_SIZE) -> list[tuple[str, v2.Transform]]:
+def study_train_steps(size: int = STUDY_SIZE, interpolation: str = "bilinear") -> list[tuple[str, v2.Transform]]:
     """The study's augmentations in order, named; ``size`` rescales the 150/125 geometry proportionally."""
     crop = round(size * STUDY_CROP / STUDY_SIZE)
+    mode = _interp(interpolation)
     return [
-        ("resize", v2.Resize(size, antialias=True)),
+        ("resize", v2.Resize(size, interpolation=mode, antialias=True)),
         ("random crop", v2.RandomCrop(crop, pad_if_needed=True)),
         ("rotation 45", v2.RandomRotation(45)),
         ("h-flip 0.5", v2.RandomHorizontalFlip(0.5)),
         ("v-flip 0.05", v2.RandomVerticalFlip(0.05)),
-        ("random resized crop", v2.RandomResizedCrop(size, scale=(0.8, 1.0), antialias=True)),
+        ("random resized crop", v2.RandomResizedCrop(size, scale=(0.8, 1.0), interpolation=mode, antialias=True)),
         ("brightness 0.4", v2.ColorJitter(brightness=0.4)),
     ]
 
 
 def train_transform(
-    size: int = STUDY_SIZE, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    size: int = STUDY_SIZE,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    interpolation: str = "bilinear",
 ) -> v2.Compose:
     """The study's training pipeline: resize 150, random crop 125, rotation 45, h-flip 0.5, v-flip 0.05,
     random resized crop 150 (scale 0.8-1.0), brightness jitter 0.4, then float + normalisation."""
-    return v2.Compose([v2.ToImage(), *(t for _, t in study_train_steps(size)), *_finish(mean, std)])
+    steps = study_train_steps(size, interpolation)
+    return v2.Compose([v2.ToImage(), *(t for _, t in steps), *_finish(mean, std)])
 
 
 def eval_transform(
@@ -50,11 +60,20 @@ def eval_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     resize_size: int | None = None,
+    interpolation: str = "bilinear",
 ) -> v2.Compose:
     """Deterministic: resize the shorter side to ``resize_size`` (default ``size``), centre crop ``size``."""
-    return v2.Compose(
-        [v2.ToImage(), v2.Resize(resize_size or size, antialias=True), v2.CenterCrop(size), *_finish(mean, std)]
-    )
+    resize = v2.Resize(resize_size or size, interpolation=_interp(interpolation), antialias=True)
+    return v2.Compose([v2.ToImage(), resize, v2.CenterCrop(size), *_finish(mean, std)])
+
+
+def transforms_for(prep: dict, train: bool = False) -> v2.Compose:
+    """Train or eval transform from a preprocessing dict (``size``, ``resize_size``, ``mean``, ``std``,
+    ``interpolation``), as :func:`tslib.classify.preprocessing` returns and run folders store."""
+    interp = prep.get("interpolation", "bilinear")
+    if train:
+        return train_transform(prep["size"], prep["mean"], prep["std"], interp)
+    return eval_transform(prep["size"], prep["mean"], prep["std"], prep["resize_size"], interp)
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):

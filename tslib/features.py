@@ -1,0 +1,90 @@
+"""Frozen-backbone feature cache: run the backbone once per image (and view), then train only the head.
+
+With a frozen backbone every epoch recomputes identical features; caching them turns an epoch into a few
+matrix multiplications. ``K`` augmented views per image keep some of augmentation's benefit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .engine import autocast
+from .utils import atomic_save, to_device
+
+
+class FeatureDataset(Dataset):
+    """Cached features as ``{"image": feature vector, "label": int}`` samples, so the same training loop and
+    task train the head on them."""
+
+    def __init__(self, features: Tensor, labels: Tensor) -> None:
+        if len(features) != len(labels):
+            raise ValueError(f"{len(features)} features but {len(labels)} labels")
+        self.features, self.labels = features, labels
+        self.targets = labels.tolist()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.features[i], "label": self.labels[i]}
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: nn.Module, loader: DataLoader, device: torch.device | str = "cpu", progress: bool = True,
+    desc: str = "extracting features",
+) -> tuple[Tensor, Tensor]:
+    """Backbone features [N, D] (fp32, on CPU) and labels [N] for every batch of ``loader``."""
+    device = torch.device(device)
+    backbone.eval().to(device)
+    memory_format = torch.channels_last if device.type == "cuda" else None
+    if memory_format is not None:
+        backbone.to(memory_format=memory_format)
+    feats, labels = [], []
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
+        with autocast(device):
+            feats.append(backbone(batch["image"]).float().cpu())
+        labels.append(torch.as_tensor(batch["label"]).cpu())
+    return torch.cat(feats), torch.cat(labels)
+
+
+def cache_key(**parts) -> str:
+    """A short stable hash of everything the cached features depend on."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def cached_features(
+    path: Path,
+    backbone: nn.Module,
+    make_loader: Callable[[int], DataLoader],
+    views: int = 1,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> FeatureDataset:
+    """Features of ``views`` passes over the data, loaded from ``path`` if present, else computed and saved.
+
+    ``make_loader(view)`` returns the loader of one view: view 0 is conventionally the clean (eval-transform)
+    view and later views are augmented; each view's loader should be seeded by its view number so the cache is
+    reproducible.
+    """
+    if path.is_file():
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        return FeatureDataset(data["features"], data["labels"])
+    feats, labels = [], []
+    for view in range(views):
+        f, y = extract_features(backbone, make_loader(view), device, progress, desc=f"features view {view + 1}/{views}")
+        feats.append(f)
+        labels.append(y)
+    data = {"features": torch.cat(feats), "labels": torch.cat(labels)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(data, path)
+    return FeatureDataset(data["features"], data["labels"])

@@ -1,0 +1,284 @@
+"""What the classification notebooks show: training curves, confusion matrices, mistakes, result tables,
+predictions on new images and an upload widget; plus two small run-folder helpers (resume check, shared cache)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from torch.utils.data import DataLoader
+
+from .datasets import LandscapeDataset
+from .imageio import ImageReadError, decode_rgb, load_rgb
+
+# The original study's reported test accuracies (simple CNN from scratch; frozen EfficientNetV2-L + MLP head).
+STUDY_CNN_ACC = 0.69
+STUDY_EFFNETV2L_ACC = 0.77
+#: Config fields that do not change what is trained (safe to differ when resuming).
+_RUNTIME_FIELDS = {"progress", "num_workers", "device", "amp", "tta"}
+
+
+def _title(fig, text: str, tag: str | None) -> None:
+    fig.suptitle(f"{text}\n[{tag}]" if tag else text, fontsize=11)
+
+
+def load_history(run_dir: str | Path) -> list[dict]:
+    """``history.csv`` of a run, then ``finetune/history.csv`` if present with epochs continuing, rows tagged
+    with their ``phase``."""
+    run_dir = Path(run_dir)
+    rows: list[dict] = []
+    for phase, path in (("head", run_dir / "history.csv"), ("fine-tune", run_dir / "finetune" / "history.csv")):
+        if path.is_file():
+            offset = int(rows[-1]["epoch"]) if rows else 0
+            for r in pd.read_csv(path).to_dict("records"):
+                rows.append({**r, "epoch": int(r["epoch"]) + offset, "phase": phase})
+    if not rows:
+        raise FileNotFoundError(f"no history.csv in {run_dir}: has this run trained an epoch yet?")
+    return rows
+
+
+def plot_history(history_or_run_dir: Sequence[dict] | str | Path, tag: str | None = None,
+                 title: str = "Training curves"):
+    """Loss and accuracy per epoch, train vs val; a dashed line marks where fine-tuning starts."""
+    if isinstance(history_or_run_dir, str | Path):
+        df = pd.DataFrame(load_history(history_or_run_dir))
+    else:
+        df = pd.DataFrame(list(history_or_run_dir))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric in zip(axes, ("loss", "acc")):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            if f"{split}_{metric}" in df:
+                ax.plot(df["epoch"], df[f"{split}_{metric}"].astype(float), style, ms=4, label=split)
+        if "phase" in df and (df["phase"] == "fine-tune").any():
+            ax.axvline(df.loc[df["phase"] == "fine-tune", "epoch"].min() - 0.5, color="k", ls="--", lw=1,
+                       label="fine-tuning starts")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
+        ax.set_title("accuracy" if metric == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if len(df) and "val_acc" in df:
+        title += f" (best val acc {df['val_acc'].astype(float).max():.1%})"
+    _title(fig, title, tag)
+    fig.tight_layout()
+    return fig
+
+
+def live_curves(tag: str | None = None, title: str = "Training curves") -> Callable[[dict], None]:
+    """A ``train_classifier`` callback that redraws the curves of the whole run after every epoch."""
+    from IPython.display import clear_output, display
+
+    def callback(info: dict) -> None:
+        run_dir = Path(info["run_dir"])
+        root = run_dir.parent if run_dir.name == "finetune" else run_dir
+        fig = plot_history(root, tag, f"{title}, epoch {info['epoch']}")
+        clear_output(wait=True)
+        display(fig)
+        plt.close(fig)
+
+    return callback
+
+
+def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None = None, normalize: bool = True,
+                   title: str = "Confusion matrix"):
+    """Heatmap of ``metrics_split["confusion"]`` (rows = true class); normalised per row = recall."""
+    cm = np.asarray(metrics_split["confusion"], dtype=float)
+    if normalize:
+        totals = cm.sum(1, keepdims=True)
+        cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(1.0 * len(classes) + 2.5, 0.9 * len(classes) + 1.8))
+    sns.heatmap(cm, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, ax=ax,
+                xticklabels=classes, yticklabels=classes, vmin=0, vmax=1 if normalize else None,
+                cbar_kws={"label": "fraction of the true class" if normalize else "images"})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="y", rotation=0)
+    _title(fig, f"{title} (n={metrics_split.get('n', int(np.sum(metrics_split['confusion'])))}, "
+                f"accuracy {metrics_split['accuracy']:.1%})", tag)
+    fig.tight_layout()
+    return fig
+
+
+def misclassified(run_dir: str | Path, split: str = "test", n: int = 12, tta: bool = False,
+                  device: str = "auto") -> list[dict]:
+    """The ``n`` most confident wrong predictions of a run on a manifest split: ``{"path", "true", "pred",
+    "prob", "true_prob"}``."""
+    from .classify import load_run
+    from .evaluate import predict_probs
+    from .transforms import transforms_for
+
+    model, info = load_run(run_dir, device)
+    cfg = info["config"]
+    ds = LandscapeDataset(cfg["manifest"], split, transforms_for(info["preprocessing"]), classes=info["classes"],
+                          limit_per_class=None if split == "test" else cfg.get("limit_per_class"), seed=cfg["seed"])
+    loader = DataLoader(ds, batch_size=cfg.get("batch_size", 64), num_workers=cfg.get("num_workers", 0))
+    probs, labels = predict_probs(model, loader, next(model.parameters()).device, tta=tta)
+    conf, pred = probs.max(1)
+    pred, y = pred.tolist(), labels.tolist()
+    wrong = [i for i in conf.argsort(descending=True).tolist() if pred[i] != y[i] and y[i] >= 0][:n]
+    return [{"path": str(ds.path(i)), "true": info["classes"][y[i]], "pred": info["classes"][pred[i]],
+             "prob": float(conf[i]), "true_prob": float(probs[i, y[i]])} for i in wrong]
+
+
+def _image_grid(items: Sequence[Any], cols: int, draw: Callable[[Any, Any], None], tag: str | None, title: str):
+    rows = max(1, math.ceil(len(items) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.7 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(items):
+            draw(items[k], ax)
+    if not items:
+        axes[0, 0].text(0, 0.5, "nothing to show", fontsize=12)
+    _title(fig, title, tag)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(mistakes: Sequence[dict], tag: str | None = None, cols: int = 6):
+    """Grid of wrong predictions (raw images) titled with the true and predicted class and its probability."""
+    def draw(m: dict, ax) -> None:
+        ax.imshow(load_rgb(m["path"]))
+        ax.set_title(f"true {m['true']}\npred {m['pred']} ({m['prob']:.0%})", fontsize=9, color="firebrick")
+
+    return _image_grid(list(mistakes), min(cols, max(1, len(mistakes))), draw, tag,
+                       f"Most confident mistakes ({len(mistakes)} shown)")
+
+
+def results_table(rows: Sequence[dict], tag: str | None = None) -> pd.DataFrame:
+    """Our runs (``{"run": name, **metrics_split}``) next to the study's reported accuracies, in percent."""
+    ref = [{"run": "study: simple CNN (reported)", "accuracy": STUDY_CNN_ACC, "data": "original study"},
+           {"run": "study: EfficientNetV2-L, frozen (reported)", "accuracy": STUDY_EFFNETV2L_ACC,
+            "data": "original study"}]
+    table = []
+    for r in ref + [{"data": tag or "", **r} for r in rows]:
+        acc = float(r["accuracy"])
+        table.append({"run": r["run"], "data": r["data"], "test accuracy %": round(100 * acc, 1),
+                      "macro F1 %": round(100 * r["macro_f1"], 1) if "macro_f1" in r else None,
+                      "test images": r.get("n"), "TTA": r.get("tta"),
+                      "vs study CNN (pp)": round(100 * (acc - STUDY_CNN_ACC), 1),
+                      "vs study EffNetV2-L (pp)": round(100 * (acc - STUDY_EFFNETV2L_ACC), 1)})
+    return pd.DataFrame(table).set_index("run")
+
+
+def model_summary(model, img_size: int, depth: int = 2, device: str = "cpu"):
+    """``torchinfo.summary`` of ``model`` on one ``img_size`` image: layers, output shapes, (trainable) params."""
+    from torchinfo import summary
+
+    return summary(model, input_size=(1, 3, img_size, img_size), depth=depth, device=device, verbose=0,
+                   col_names=("output_size", "num_params", "trainable"), row_settings=("var_names",))
+
+
+def can_resume(cfg, run_dir: str | Path) -> bool:
+    """True when ``run_dir/last.pt`` exists (pass as ``resume=``); raises if that run was trained with a
+    different config, which resuming would silently mix."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "last.pt").is_file():
+        return False
+    saved = json.loads((run_dir / "run.json").read_text())["config"] if (run_dir / "run.json").is_file() else {}
+    diff = {k: (saved.get(k), v) for k, v in asdict(cfg).items() if k not in _RUNTIME_FIELDS and saved.get(k) != v}
+    if diff:
+        raise ValueError(f"{run_dir} holds a run with a different config {diff} (saved, now); delete the folder "
+                         "or choose another run folder")
+    print(f"resuming from {run_dir / 'last.pt'}")
+    return True
+
+
+def share_feature_cache(src_run: str | Path, dst_run: str | Path) -> int:
+    """Hard-link (or copy) ``src_run``'s cached backbone features into ``dst_run``. Cache files are named by a
+    hash of everything they depend on, so a run only ever picks up features that match its own config."""
+    src, dst = Path(src_run) / "features", Path(dst_run) / "features"
+    dst.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in src.glob("*.pt") if src.is_dir() else []:
+        if not (dst / f.name).exists():
+            try:
+                os.link(f, dst / f.name)
+            except OSError:
+                shutil.copy2(f, dst / f.name)
+            n += 1
+    return n
+
+
+def new_images(manifest_dir: str | Path, n: int = 8) -> tuple[list[Path], str]:
+    """``n`` images the model has not been trained on: Intel's unlabelled seg_pred if the manifest has it,
+    else test images; and where they come from."""
+    try:
+        ds, where = LandscapeDataset(manifest_dir, "unlabeled"), "Intel seg_pred (unlabelled)"
+    except ValueError:
+        ds, where = LandscapeDataset(manifest_dir, "test"), "test split (this manifest has no unlabelled images)"
+    step = max(1, len(ds) // n)
+    return [ds.path(i) for i in range(0, len(ds), step)][:n], where
+
+
+def plot_predictions(preds: Sequence[dict], tag: str | None = None, cols: int = 4, title: str = "Predictions"):
+    """Grid of ``predict`` results: each image with its predicted class and probability (or its error)."""
+    def draw(p: dict, ax) -> None:
+        if "error" in p:
+            ax.text(0, 0.5, f"{Path(p['path']).name}\n{p['error'][:60]}", fontsize=8, wrap=True, color="firebrick")
+            return
+        ax.imshow(load_rgb(p["path"]))
+        ax.set_title(f"{p['class']} ({p['prob']:.0%})\n{Path(p['path']).name}", fontsize=9)
+
+    return _image_grid(list(preds), min(cols, max(1, len(preds))), draw, tag, title)
+
+
+def _uploaded_files(value: Any) -> list[tuple[str, bytes]]:
+    """(name, bytes) of a FileUpload value: ipywidgets 8 (tuple of dicts) or 7 (dict name -> {"content"})."""
+    if isinstance(value, dict):
+        return [(name, bytes(v["content"])) for name, v in value.items()]
+    return [(f.get("name", "upload"), bytes(f["content"])) for f in value]
+
+
+def _predict_uploads(value: Any, model, info: dict, top_k: int = 3) -> list[dict]:
+    """``{"name", "image", "top"}`` per readable upload, ``{"name", "error"}`` per unreadable one."""
+    from .predict import predict_images
+
+    out = []
+    for name, data in _uploaded_files(value):
+        try:
+            image = decode_rgb(data, name)
+        except ImageReadError as e:
+            out.append({"name": name, "error": str(e).removeprefix(f"{name}: ")})
+            continue
+        pred = predict_images(model, [image], info["preprocessing"], info["classes"], top_k=top_k)[0]
+        out.append({"name": name, "image": image, "top": pred["top"]})
+    return out
+
+
+def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
+    """FileUpload + output area: each uploaded image is shown with the run's top-``top_k`` classes."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from .classify import load_run
+
+    model, info = load_run(run_dir, device)
+    upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
+    out = widgets.Output()
+
+    def on_upload(change: dict) -> None:
+        out.clear_output()
+        with out:
+            for r in _predict_uploads(change["new"], model, info, top_k):
+                if "error" in r:
+                    print(f"{r['name']}: cannot read this file as an image ({r['error']})")
+                    continue
+                thumb = r["image"].copy()
+                thumb.thumbnail((160, 160))
+                display(thumb)
+                print(r["name"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
+
+    upload.observe(on_upload, names="value")
+    return widgets.VBox([widgets.HTML(f"Classify your own landscape photos with <code>{run_dir}</code>:"),
+                         upload, out])
