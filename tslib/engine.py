@@ -121,7 +121,7 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if amp == "fp16":
         if device.type == "cpu":
-            raise ValueError("amp='fp16' needs a GPU; on CPU use amp='bf16' or amp="off"")
+            raise ValueError("amp='fp16' needs a GPU; on CPU use amp='bf16' or amp='off'")
         return torch.float16
     raise ValueError(f"unknown amp mode {amp!r}; expected 'auto', 'bf16', 'fp16' or 'off'")
 
