@@ -97,6 +97,7 @@ def _loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool,
     sampler = make_weighted_sampler(ds.targets, seed=cfg.seed + seed_offset) if train and cfg.weighted_sampler else None
     return DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
+        # Not persistent: workers are re-seeded from the per-epoch generator, which exact resume relies on.
         num_workers=cfg.num_workers, pin_memory=device.type == "cuda", persistent_workers=False,
         drop_last=False,
     )

@@ -33,6 +33,16 @@ def smoke_mode(default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes")
 
 
+def run_profile(smoke: bool = False) -> str:
+    """"smoke" (CI: seconds), "gpu" (Colab-scale settings) or "cpu" (a few minutes per notebook): notebooks pick
+    epochs, image sizes and backbones from this, so the main job finishes on a laptop and shines on a GPU."""
+    import torch
+
+    if smoke:
+        return "smoke"
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
 def write_procedural(out: Path | str, per_class: int = 60, size: int | None = None, seed: int = 0) -> dict:
     """Write the procedural dataset in both Kaggle layouts and mark the folder as procedural."""
     from .synth import write_synthetic
