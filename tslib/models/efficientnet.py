@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -79,45 +80,10 @@ def _build(
     return Classifier(backbone, head, backbone.out_features, weights_data_config(weights), stages, name=name)
 
 
-@register_model("efficientnet_v2_s")
-def efficientnet_v2_s(
-    num_classes: int,
-    pretrained: bool = False,
-    hidden: int = 256,
-    dropout: float = 0.3,
-    weights_path: str | None = None,
-    **kwargs: Any,
-) -> Classifier:
-    """EfficientNetV2-S (21M params), ImageNet-1k weights expect 384px, ImageNet mean/std."""
-    return _build(
-        "efficientnet_v2_s",
-        EfficientNet_V2_S_Weights.IMAGENET1K_V1,
-        num_classes,
-        pretrained,
-        hidden,
-        dropout,
-        weights_path,
-        **kwargs,
-    )
-
-
-@register_model("efficientnet_v2_l")
-def efficientnet_v2_l(
-    num_classes: int,
-    pretrained: bool = False,
-    hidden: int = 256,
-    dropout: float = 0.3,
-    weights_path: str | None = None,
-    **kwargs: Any,
-) -> Classifier:
-    """EfficientNetV2-L (118M params), ImageNet-1k weights expect 480px bicubic, mean/std 0.5."""
-    return _build(
-        "efficientnet_v2_l",
-        EfficientNet_V2_L_Weights.IMAGENET1K_V1,
-        num_classes,
-        pretrained,
-        hidden,
-        dropout,
-        weights_path,
-        **kwargs,
-    )
+# EfficientNetV2-S (21M params; weights expect 384 px, ImageNet mean/std) and EfficientNetV2-L (118M params,
+# the study's model; weights expect 480 px bicubic, mean/std 0.5): the same builder with other weights.
+for _name, _weights in (
+    ("efficientnet_v2_s", EfficientNet_V2_S_Weights.IMAGENET1K_V1),
+    ("efficientnet_v2_l", EfficientNet_V2_L_Weights.IMAGENET1K_V1),
+):
+    register_model(_name)(functools.partial(_build, _name, _weights))
