@@ -98,7 +98,8 @@ def test_cli_train_evaluate_predict_with_bad_files(procedural_manifest, tmp_path
     assert rc == 0 and out.strip().splitlines()[-1].startswith("test accuracy: ")
     assert main(["evaluate", "--run", str(run), "--split", "test", "val", "--tta"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test"]["tta"] is True and "val" in metrics
+    assert {"test", "test_tta", "val", "val_tta"} <= set(metrics)
+    assert metrics["test_tta"]["n"] == metrics["test"]["n"]
     folder = tmp_path / "new"
     make_image(folder / "a.jpg", "sea", "pa", size=(60, 40))
     make_image(folder / "b.png", "desert", "pb", mode="RGBA", fmt="PNG")
@@ -131,3 +132,38 @@ def test_pretrained_lite0_separates_real_sample(shared_sample, tmp_path):
     # 6 classes (chance 17%); 38 held-out real photos across val and test
     correct = sum(metrics[s]["accuracy"] * metrics[s]["n"] for s in ("val", "test"))
     assert correct / (metrics["val"]["n"] + metrics["test"]["n"]) > 0.7, metrics["test"]
+
+
+def test_resume_auto_refuses_another_config(procedural_manifest, tmp_path):
+    cfg = _cfg(procedural_manifest, epochs=1, limit_per_class=4)
+    train_classifier(cfg, tmp_path / "run", resume="auto")  # nothing to resume: a fresh run
+    again = train_classifier(cfg, tmp_path / "run", resume="auto")  # finished run: resumes, trains nothing
+    assert "test" in again
+    with pytest.raises(ValueError, match="another config.*epochs"):
+        train_classifier(_cfg(procedural_manifest, epochs=2, limit_per_class=4), tmp_path / "run", resume="auto")
+    # runtime-only settings may differ
+    train_classifier(_cfg(procedural_manifest, epochs=1, limit_per_class=4, progress=True), tmp_path / "run",
+                     resume=True)
+
+
+def test_finetune_after_cached_head_and_tta_keys(procedural_manifest, tmp_path):
+    cfg = _cfg(procedural_manifest, model="efficientnet_lite0", epochs=2, unfreeze_after=1, unfreeze_stages=1,
+               feature_cache=True, img_size=48, limit_per_class=4, tta=True)
+    assert cfg.use_cache  # the head phase is frozen, so its features are cached
+    metrics = train_classifier(cfg, tmp_path / "ft")
+    assert {"val", "val_tta", "test", "test_tta"} <= set(metrics)
+    assert list((tmp_path / "ft" / "features").glob("train-*.pt"))
+    assert (tmp_path / "ft" / "finetune" / "history.csv").is_file()
+    model, info = load_run(tmp_path / "ft")
+    assert info["trained"] == "model" and not model.backbone_frozen
+
+
+def test_link_cache(tmp_path):
+    from tslib.features import link_cache
+
+    (tmp_path / "a" / "features").mkdir(parents=True)
+    (tmp_path / "a" / "features" / "train-abc.pt").write_bytes(b"x")
+    assert link_cache(tmp_path / "a", tmp_path / "b") == 1
+    assert (tmp_path / "b" / "features" / "train-abc.pt").read_bytes() == b"x"
+    assert link_cache(tmp_path / "a", tmp_path / "b") == 0
+    assert link_cache(tmp_path / "nothing", tmp_path / "c") == 0

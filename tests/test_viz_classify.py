@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
-from dataclasses import asdict
 
 import matplotlib
 
@@ -16,7 +14,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tslib import viz_classify as vc  # noqa: E402
-from tslib.classify import ClassifyConfig, preprocessing  # noqa: E402
+from tslib.classify import preprocessing  # noqa: E402
 from tslib.models import create_model  # noqa: E402
 
 CLASSES = ["buildings", "forest", "sea"]
@@ -118,21 +116,3 @@ def test_upload_handler_reports_bad_bytes():
     # ipywidgets 7 format: dict name -> {"content": bytes}
     legacy = vc._predict_uploads({"x.jpg": {"metadata": {}, "content": b"\xff\xd8junk"}}, model, info)
     assert "error" in legacy[0]
-
-
-def test_can_resume(tmp_path):
-    cfg = ClassifyConfig(manifest="m.csv", epochs=2)
-    assert vc.can_resume(cfg, tmp_path) is False
-    (tmp_path / "last.pt").write_bytes(b"")
-    (tmp_path / "run.json").write_text(json.dumps({"config": {**asdict(cfg), "num_workers": 0}}))
-    assert vc.can_resume(cfg, tmp_path) is True  # runtime-only fields may differ
-    with pytest.raises(ValueError, match="epochs"):
-        vc.can_resume(ClassifyConfig(manifest="m.csv", epochs=3), tmp_path)
-
-
-def test_share_feature_cache(tmp_path):
-    (tmp_path / "a" / "features").mkdir(parents=True)
-    (tmp_path / "a" / "features" / "train-abc.pt").write_bytes(b"x")
-    assert vc.share_feature_cache(tmp_path / "a", tmp_path / "b") == 1
-    assert (tmp_path / "b" / "features" / "train-abc.pt").read_bytes() == b"x"
-    assert vc.share_feature_cache(tmp_path / "a", tmp_path / "b") == 0

@@ -60,8 +60,27 @@ class ClassifyConfig:
     progress: bool = True
 
     @property
+    def frozen_phase(self) -> bool:
+        """The backbone is frozen at first: for the whole run (``freeze``) or until ``unfreeze_after``."""
+        return self.freeze or bool(self.unfreeze_after)
+
+    @property
     def use_cache(self) -> bool:
-        return self.freeze if self.feature_cache is None else self.feature_cache and self.freeze
+        return self.frozen_phase if self.feature_cache is None else self.feature_cache and self.frozen_phase
+
+
+#: Settings that may change between an interrupted run and its resumption.
+RUNTIME_FIELDS = frozenset({"progress", "num_workers", "device", "amp", "tta"})
+
+
+def _check_resumable(cfg: ClassifyConfig, run_dir: Path) -> None:
+    """Refuse to resume a run folder trained with another config: the result would silently mix two runs."""
+    path = run_dir / "run.json"
+    saved = json.loads(path.read_text())["config"] if path.is_file() else {}
+    diff = {k: (saved.get(k), v) for k, v in asdict(cfg).items() if k not in RUNTIME_FIELDS and saved.get(k) != v}
+    if diff:
+        raise ValueError(f"{run_dir} holds a run with another config {diff} (saved, now); use another run folder, "
+                         "delete this one, or resume it with its own config (`python -m tslib train --resume`)")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -139,19 +158,28 @@ def _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw) -> Non
 
 
 def train_classifier(
-    cfg: ClassifyConfig, run_dir: str | Path, resume: bool = False, callbacks: Sequence[Callable[[dict], None]] = ()
+    cfg: ClassifyConfig, run_dir: str | Path, resume: bool | str = False,
+    callbacks: Sequence[Callable[[dict], None]] = (),
 ) -> dict:
-    """Train, pick the best epoch on val, evaluate it on val and test; returns the metrics dict."""
+    """Train, pick the best epoch on val, evaluate it on val and test; returns the metrics dict.
+
+    ``resume``: True continues from ``run_dir/last.pt``; "auto" does so when it exists (what a notebook cell
+    that may be re-run wants). Resuming checks that the run folder was trained with the same config.
+    """
     run_dir = Path(run_dir)
+    if resume == "auto":
+        resume = (run_dir / "last.pt").is_file()
+    if resume:
+        _check_resumable(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     classes = LandscapeDataset(cfg.manifest, "train").classes
-    model = create_model(cfg.model, len(classes), pretrained=cfg.pretrained, freeze=cfg.freeze or bool(cfg.unfreeze_after),
+    model = create_model(cfg.model, len(classes), pretrained=cfg.pretrained, freeze=cfg.frozen_phase,
                          hidden=cfg.hidden, dropout=cfg.dropout, weights_path=cfg.weights_path)
     prep = preprocessing(model, cfg.img_size)
     data = _datasets(cfg, prep, classes)
-    info = {"config": asdict(cfg), "classes": classes, "preprocessing": prep, "trained": "head" if cfg.use_cache else "model"}
+    info = {"config": asdict(cfg), "classes": classes, "preprocessing": prep, "trained": "head" if cfg.freeze and not cfg.unfreeze_after else "model"}
     atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
 
     head_epochs = cfg.unfreeze_after or cfg.epochs
@@ -174,9 +202,10 @@ def train_classifier(
         groups = [{"params": list(model.head.parameters()), "lr": cfg.lr},
                   {"params": backbone_params, "lr": cfg.lr * cfg.finetune_lr_scale}]
         ft_cfg = TrainConfig(**{**asdict(train_cfg), "epochs": cfg.epochs - cfg.unfreeze_after})
+        ft_resume = resume and (run_dir / "finetune" / "last.pt").is_file()  # phase 2 may not have started
         history = fit(model, ClassificationTask(cfg.label_smoothing), _loader(data["train"], cfg, device, True),
                       _loader(data["val"], cfg, device, False), run_dir=run_dir / "finetune", param_groups=groups,
-                      **{**fit_kw, "config": ft_cfg})
+                      **{**fit_kw, "config": ft_cfg, "resume": ft_resume})
         _check_finished(history, ft_cfg.epochs, cfg.patience, run_dir)
         model.load_state_dict(load_checkpoint(run_dir / "finetune" / "best.pt")["model"])
 
@@ -200,7 +229,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Classifier, dict
 
 def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), model: Classifier | None = None,
                  tta: bool | None = None, device: str | None = None) -> dict:
-    """Evaluate a run's model on manifest splits; merges the results into ``run_dir/metrics.json``."""
+    """Evaluate a run's model on manifest splits; merges the results into ``run_dir/metrics.json``.
+
+    With ``tta`` (default: the run's config) each split is also evaluated with flip TTA, stored as
+    ``"<split>_tta"``, so the plain numbers stay comparable."""
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "run.json").read_text())
     cfg = ClassifyConfig(**{k: v for k, v in info["config"].items() if k in {f.name for f in fields(ClassifyConfig)}})
@@ -211,11 +243,12 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), model: 
     tf = transforms_for(prep)
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    use_tta = cfg.tta if tta is None else tta
     for split in splits:
         limit = cfg.limit_per_class if split != "test" else None
         ds = LandscapeDataset(cfg.manifest, split, tf, classes=info["classes"], limit_per_class=limit, seed=cfg.seed)
-        metrics[split] = evaluate_loader(model, _loader(ds, cfg, dev, train=False), info["classes"], dev,
-                                         tta=cfg.tta if tta is None else tta, progress=cfg.progress)
-        metrics[split]["tta"] = bool(cfg.tta if tta is None else tta)
+        loader = _loader(ds, cfg, dev, train=False)
+        for key, flip in ((split, False), (f"{split}_tta", True))[: 2 if use_tta else 1]:
+            metrics[key] = evaluate_loader(model, loader, info["classes"], dev, tta=flip, progress=cfg.progress)
     atomic_write_text(metrics_path, json.dumps(metrics, indent=2))
     return metrics

@@ -79,13 +79,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(metrics: dict, run) -> None:
-    for split in ("val", "test"):
+    for split in ("val", "val_tta", "test_tta", "test"):
         if split in metrics:
             m = metrics[split]
             per = "  ".join(f"{c} {v['f1']:.2f}" for c, v in m["per_class"].items())
             print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})  F1: {per}")
     print(f"metrics written to {Path(run) / 'metrics.json'}")
-    last = "test" if "test" in metrics else "val"
+    last = next(k for k in ("test", "test_tta", "val", "val_tta") if k in metrics)
     print(f"{last} accuracy: {metrics[last]['accuracy']:.4f}")
 
 
@@ -93,7 +93,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .classify import evaluate_run
 
     metrics = evaluate_run(args.run, splits=args.split, tta=args.tta or None, device=args.device)
-    _print_metrics({k: v for k, v in metrics.items() if k in args.split}, args.run)
+    wanted = set(args.split) | {f"{s}_tta" for s in args.split}
+    _print_metrics({k: v for k, v in metrics.items() if k in wanted}, args.run)
     return 0
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from .classes import classes_present
 from .imageio import load_rgb
 from .manifest import Entry, read_manifest
-from .transforms import denormalize
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 
 VALID_SPLITS = ("train", "val", "test", "unlabeled")
 
@@ -109,13 +110,20 @@ class LandscapeDataset(Dataset):
         sample = {"image": image, "label": self.targets[index], "path": str(path)}
         return self.transforms(sample) if self.transforms else sample
 
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) of the Normalize step in ``transforms`` (ImageNet's if there is none), for display."""
+        for t in getattr(self.transforms, "transforms", []):
+            if isinstance(t, v2.Normalize):
+                return tuple(t.mean), tuple(t.std)
+        return IMAGENET_MEAN, IMAGENET_STD
+
     def plot(self, sample: dict, prediction: int | None = None, ax=None, show_title: bool = True):
         """Show one sample (raw uint8 or normalised float); title is the label, and the prediction if given."""
         import matplotlib.pyplot as plt
 
         image = sample["image"]
         if image.dtype.is_floating_point:
-            image = denormalize(image)
+            image = denormalize(image, *self.normalization())
         else:
             image = image.float() / 255
         ax = ax or plt.subplots(figsize=(3, 3))[1]

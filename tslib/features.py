@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,3 +90,19 @@ def cached_features(
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(data, path)
     return FeatureDataset(data["features"], data["labels"])
+
+
+def link_cache(src_run: str | Path, dst_run: str | Path) -> int:
+    """Hard-link (or copy) ``src_run``'s cached features into ``dst_run``; returns how many files were new.
+
+    Cache files are named by a hash of everything they depend on, so a run only picks up matching features.
+    """
+    src, dst = Path(src_run) / "features", Path(dst_run) / "features"
+    new = [f for f in (sorted(src.glob("*.pt")) if src.is_dir() else []) if not (dst / f.name).exists()]
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in new:
+        try:
+            os.link(f, dst / f.name)
+        except OSError:  # another file system, or no hard links
+            shutil.copy2(f, dst / f.name)
+    return len(new)

@@ -52,7 +52,7 @@ def decode_rgb(data: bytes, name: str = "<bytes>") -> Image.Image:
             img.load()
             return to_rgb(img)
     except UnidentifiedImageError as e:
-        raise ImageReadError(f"{name}: not a readable image ({e})") from e
+        raise ImageReadError(f"{name}: not a readable image (unknown or unsupported format)") from e
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for truncated/corrupt streams
         raise ImageReadError(f"{name}: corrupt or truncated image ({e})") from e
 

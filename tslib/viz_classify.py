@@ -3,12 +3,9 @@ predictions on new images and an upload widget; plus two small run-folder helper
 
 from __future__ import annotations
 
-import json
+import html
 import math
-import os
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +13,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 from torch.utils.data import DataLoader
 
+from .classify import load_run
 from .datasets import LandscapeDataset
+from .evaluate import predict_probs
 from .imageio import ImageReadError, decode_rgb, load_rgb
+from .predict import predict_images
+from .transforms import transforms_for
 
 # The original study's reported test accuracies (simple CNN from scratch; frozen EfficientNetV2-L + MLP head).
 STUDY_CNN_ACC = 0.69
 STUDY_EFFNETV2L_ACC = 0.77
 #: Config fields that do not change what is trained (safe to differ when resuming).
-_RUNTIME_FIELDS = {"progress", "num_workers", "device", "amp", "tta"}
 
 
 def _title(fig, text: str, tag: str | None) -> None:
@@ -50,10 +51,8 @@ def load_history(run_dir: str | Path) -> list[dict]:
 def plot_history(history_or_run_dir: Sequence[dict] | str | Path, tag: str | None = None,
                  title: str = "Training curves"):
     """Loss and accuracy per epoch, train vs val; a dashed line marks where fine-tuning starts."""
-    if isinstance(history_or_run_dir, str | Path):
-        df = pd.DataFrame(load_history(history_or_run_dir))
-    else:
-        df = pd.DataFrame(list(history_or_run_dir))
+    h = history_or_run_dir
+    df = pd.DataFrame(load_history(h) if isinstance(h, str | Path) else list(h))
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, metric in zip(axes, ("loss", "acc")):
         for split, style in (("train", "-o"), ("val", "-s")):
@@ -62,9 +61,9 @@ def plot_history(history_or_run_dir: Sequence[dict] | str | Path, tag: str | Non
         if "phase" in df and (df["phase"] == "fine-tune").any():
             ax.axvline(df.loc[df["phase"] == "fine-tune", "epoch"].min() - 0.5, color="k", ls="--", lw=1,
                        label="fine-tuning starts")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
-        ax.set_title("accuracy" if metric == "acc" else "loss")
+        ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "cross-entropy loss",
+               title="accuracy" if metric == "acc" else "loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if len(df) and "val_acc" in df:
@@ -81,7 +80,8 @@ def live_curves(tag: str | None = None, title: str = "Training curves") -> Calla
     def callback(info: dict) -> None:
         run_dir = Path(info["run_dir"])
         root = run_dir.parent if run_dir.name == "finetune" else run_dir
-        fig = plot_history(root, tag, f"{title}, epoch {info['epoch']}")
+        rows = load_history(root)  # both phases; epochs count on through fine-tuning
+        fig = plot_history(rows, tag, f"{title}, epoch {rows[-1]['epoch']}")
         clear_output(wait=True)
         display(fig)
         plt.close(fig)
@@ -100,10 +100,8 @@ def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None 
     sns.heatmap(cm, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, ax=ax,
                 xticklabels=classes, yticklabels=classes, vmin=0, vmax=1 if normalize else None,
                 cbar_kws={"label": "fraction of the true class" if normalize else "images"})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.tick_params(axis="x", rotation=30)
-    ax.tick_params(axis="y", rotation=0)
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.tick_params(axis="x", rotation=30), ax.tick_params(axis="y", rotation=0)
     _title(fig, f"{title} (n={metrics_split.get('n', int(np.sum(metrics_split['confusion'])))}, "
                 f"accuracy {metrics_split['accuracy']:.1%})", tag)
     fig.tight_layout()
@@ -114,10 +112,6 @@ def misclassified(run_dir: str | Path, split: str = "test", n: int = 12, tta: bo
                   device: str = "auto") -> list[dict]:
     """The ``n`` most confident wrong predictions of a run on a manifest split: ``{"path", "true", "pred",
     "prob", "true_prob"}``."""
-    from .classify import load_run
-    from .evaluate import predict_probs
-    from .transforms import transforms_for
-
     model, info = load_run(run_dir, device)
     cfg = info["config"]
     ds = LandscapeDataset(cfg["manifest"], split, transforms_for(info["preprocessing"]), classes=info["classes"],
@@ -133,15 +127,14 @@ def misclassified(run_dir: str | Path, split: str = "test", n: int = 12, tta: bo
 
 def _image_grid(items: Sequence[Any], cols: int, draw: Callable[[Any, Any], None], tag: str | None, title: str):
     rows = max(1, math.ceil(len(items) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(2.4 * cols, 6), 2.9 * rows), squeeze=False, layout="constrained")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(items):
             draw(items[k], ax)
     if not items:
-        axes[0, 0].text(0, 0.5, "nothing to show", fontsize=12)
+        axes[0, 0].text(0.5, 0.5, "nothing to show", ha="center", fontsize=12)
     _title(fig, title, tag)
-    fig.tight_layout()
     return fig
 
 
@@ -157,9 +150,8 @@ def plot_misclassified(mistakes: Sequence[dict], tag: str | None = None, cols: i
 
 def results_table(rows: Sequence[dict], tag: str | None = None) -> pd.DataFrame:
     """Our runs (``{"run": name, **metrics_split}``) next to the study's reported accuracies, in percent."""
-    ref = [{"run": "study: simple CNN (reported)", "accuracy": STUDY_CNN_ACC, "data": "original study"},
-           {"run": "study: EfficientNetV2-L, frozen (reported)", "accuracy": STUDY_EFFNETV2L_ACC,
-            "data": "original study"}]
+    ref = [{"run": f"study: {name} (reported)", "accuracy": acc, "data": "original study"}
+           for name, acc in (("simple CNN", STUDY_CNN_ACC), ("EfficientNetV2-L, frozen", STUDY_EFFNETV2L_ACC))]
     table = []
     for r in ref + [{"data": tag or "", **r} for r in rows]:
         acc = float(r["accuracy"])
@@ -168,7 +160,7 @@ def results_table(rows: Sequence[dict], tag: str | None = None) -> pd.DataFrame:
                       "test images": r.get("n"), "TTA": r.get("tta"),
                       "vs study CNN (pp)": round(100 * (acc - STUDY_CNN_ACC), 1),
                       "vs study EffNetV2-L (pp)": round(100 * (acc - STUDY_EFFNETV2L_ACC), 1)})
-    return pd.DataFrame(table).set_index("run")
+    return pd.DataFrame(table).astype({"test images": "Int64"}).set_index("run")
 
 
 def model_summary(model, img_size: int, depth: int = 2, device: str = "cpu"):
@@ -177,37 +169,6 @@ def model_summary(model, img_size: int, depth: int = 2, device: str = "cpu"):
 
     return summary(model, input_size=(1, 3, img_size, img_size), depth=depth, device=device, verbose=0,
                    col_names=("output_size", "num_params", "trainable"), row_settings=("var_names",))
-
-
-def can_resume(cfg, run_dir: str | Path) -> bool:
-    """True when ``run_dir/last.pt`` exists (pass as ``resume=``); raises if that run was trained with a
-    different config, which resuming would silently mix."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "last.pt").is_file():
-        return False
-    saved = json.loads((run_dir / "run.json").read_text())["config"] if (run_dir / "run.json").is_file() else {}
-    diff = {k: (saved.get(k), v) for k, v in asdict(cfg).items() if k not in _RUNTIME_FIELDS and saved.get(k) != v}
-    if diff:
-        raise ValueError(f"{run_dir} holds a run with a different config {diff} (saved, now); delete the folder "
-                         "or choose another run folder")
-    print(f"resuming from {run_dir / 'last.pt'}")
-    return True
-
-
-def share_feature_cache(src_run: str | Path, dst_run: str | Path) -> int:
-    """Hard-link (or copy) ``src_run``'s cached backbone features into ``dst_run``. Cache files are named by a
-    hash of everything they depend on, so a run only ever picks up features that match its own config."""
-    src, dst = Path(src_run) / "features", Path(dst_run) / "features"
-    dst.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for f in src.glob("*.pt") if src.is_dir() else []:
-        if not (dst / f.name).exists():
-            try:
-                os.link(f, dst / f.name)
-            except OSError:
-                shutil.copy2(f, dst / f.name)
-            n += 1
-    return n
 
 
 def new_images(manifest_dir: str | Path, n: int = 8) -> tuple[list[Path], str]:
@@ -233,19 +194,12 @@ def plot_predictions(preds: Sequence[dict], tag: str | None = None, cols: int = 
     return _image_grid(list(preds), min(cols, max(1, len(preds))), draw, tag, title)
 
 
-def _uploaded_files(value: Any) -> list[tuple[str, bytes]]:
-    """(name, bytes) of a FileUpload value: ipywidgets 8 (tuple of dicts) or 7 (dict name -> {"content"})."""
-    if isinstance(value, dict):
-        return [(name, bytes(v["content"])) for name, v in value.items()]
-    return [(f.get("name", "upload"), bytes(f["content"])) for f in value]
-
-
 def _predict_uploads(value: Any, model, info: dict, top_k: int = 3) -> list[dict]:
-    """``{"name", "image", "top"}`` per readable upload, ``{"name", "error"}`` per unreadable one."""
-    from .predict import predict_images
-
+    """``{"name", "image", "top"}`` per readable upload, ``{"name", "error"}`` per unreadable one. ``value``: a
+    FileUpload value, ipywidgets 8 (tuple of dicts with "name", "content") or 7 (dict name -> {"content"})."""
+    files = value.items() if isinstance(value, dict) else [(f.get("name", "upload"), f) for f in value]
     out = []
-    for name, data in _uploaded_files(value):
+    for name, data in ((n, bytes(f["content"])) for n, f in files):
         try:
             image = decode_rgb(data, name)
         except ImageReadError as e:
@@ -261,8 +215,6 @@ def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
     import ipywidgets as widgets
     from IPython.display import display
 
-    from .classify import load_run
-
     model, info = load_run(run_dir, device)
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
     out = widgets.Output()
@@ -272,13 +224,12 @@ def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
         with out:
             for r in _predict_uploads(change["new"], model, info, top_k):
                 if "error" in r:
-                    print(f"{r['name']}: cannot read this file as an image ({r['error']})")
+                    print(f"{r['name']}: cannot read this file as an image ({r['error'].split(' (')[0]})")
                     continue
-                thumb = r["image"].copy()
-                thumb.thumbnail((160, 160))
-                display(thumb)
+                r["image"].thumbnail((160, 160))
+                display(r["image"])
                 print(r["name"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
 
     upload.observe(on_upload, names="value")
-    return widgets.VBox([widgets.HTML(f"Classify your own landscape photos with <code>{run_dir}</code>:"),
-                         upload, out])
+    note = widgets.HTML(f"Classify your own landscape photos with <code>{html.escape(str(run_dir))}</code>:")
+    return widgets.VBox([note, upload, out])
