@@ -223,8 +223,9 @@ def _train_epoch(
     sums: dict[str, Tensor | float] = {}
     lr = optimizer.param_groups[0]["lr"]
     steps = 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
-    for batch in bar:
+    # The bar only counts (see utils.progress_bar): the DataLoader iterator must not live inside tqdm.
+    bar = tqdm(total=len(loader), desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    for batch in loader:
         batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
         with autocast(device, amp_dtype, amp="off"):
             loss, logs = task.loss(model, batch)
@@ -239,12 +240,14 @@ def _train_epoch(
         if scheduler is not None:
             scheduler.step()
         steps += 1
+        bar.update()
         # Accumulate on-device; calling .item() every step would stall the GPU pipeline.
         for key, value in {"loss": loss, **logs}.items():
             value = value.detach().float() if isinstance(value, Tensor) else float(value)
             sums[key] = sums.get(key, 0.0) + value
         if progress and (steps % 10 == 1 or steps == len(loader)):
             bar.set_postfix({k: f"{float(v) / steps:.4f}" for k, v in sums.items()}, refresh=False)
+    bar.close()
     if steps == 0:
         raise ValueError("train_loader produced no batches")
     row = {f"train_{k}": float(v) / steps for k, v in sums.items()}

@@ -14,10 +14,9 @@ from torchmetrics.functional.classification import (
     multiclass_precision,
     multiclass_recall,
 )
-from tqdm.auto import tqdm
 
 from .engine import autocast
-from .utils import to_device
+from .utils import progress_bar, to_device
 
 
 @torch.no_grad()
@@ -33,7 +32,7 @@ def predict_probs(
     model.eval().to(device)
     memory_format = torch.channels_last if device.type == "cuda" else None
     probs, labels = [], []
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+    for batch in progress_bar(loader, desc, progress):
         batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
         x = batch["image"]
         with autocast(device):

@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .engine import autocast
-from .utils import atomic_save, to_device
+from .utils import atomic_save, progress_bar, to_device
 
 
 class FeatureDataset(Dataset):
@@ -51,7 +50,7 @@ def extract_features(
     if memory_format is not None:
         backbone.to(memory_format=memory_format)
     feats, labels = [], []
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+    for batch in progress_bar(loader, desc, progress):
         batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
         with autocast(device):
             feats.append(backbone(batch["image"]).float().cpu())

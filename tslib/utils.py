@@ -6,12 +6,13 @@ import contextlib
 import os
 import random
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -123,3 +124,15 @@ def to_device(
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device, non_blocking, memory_format) for v in batch)
     return batch
+
+
+def progress_bar(loader: Iterable, desc: str, enabled: bool = True) -> Iterator:
+    """Iterate ``loader`` under a tqdm.auto bar that only counts: the DataLoader iterator stays in this frame.
+
+    Why: tqdm.notebook wrapping a multi-worker DataLoader keeps its iterator alive after the loop; the next
+    loader's forked workers then inherit it and fail in its ``__del__`` ("can only test a child process").
+    """
+    with tqdm(total=len(loader), desc=desc, leave=False, disable=not enabled, dynamic_ncols=True) as bar:
+        for batch in loader:
+            yield batch
+            bar.update()
