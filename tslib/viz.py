@@ -20,6 +20,7 @@ from .transforms import study_train_steps, train_transform
 
 
 def _title(fig, text: str, tag: str | None) -> None:
+    """Figure title with the data tag underneath, so procedural-data figures say so."""
     fig.suptitle(f"{text}\n[{tag}]" if tag else text, fontsize=11)
 
 

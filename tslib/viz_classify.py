@@ -1,5 +1,5 @@
 """What the classification notebooks show: training curves, confusion matrices, mistakes, result tables,
-predictions on new images and an upload widget; plus two small run-folder helpers (resume check, shared cache)."""
+predictions on new images and an upload widget."""
 
 from __future__ import annotations
 
@@ -22,15 +22,11 @@ from .evaluate import predict_probs
 from .imageio import ImageReadError, decode_rgb, load_rgb
 from .predict import predict_images
 from .transforms import transforms_for
+from .viz import _title
 
 # The original study's reported test accuracies (simple CNN from scratch; frozen EfficientNetV2-L + MLP head).
 STUDY_CNN_ACC = 0.69
 STUDY_EFFNETV2L_ACC = 0.77
-#: Config fields that do not change what is trained (safe to differ when resuming).
-
-
-def _title(fig, text: str, tag: str | None) -> None:
-    fig.suptitle(f"{text}\n[{tag}]" if tag else text, fontsize=11)
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
