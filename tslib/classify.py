@@ -111,13 +111,15 @@ def preprocessing(model: Classifier, img_size: int | None = None) -> dict:
             "interpolation": dc.get("interpolation", "bilinear")}
 
 
-def _loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool, seed_offset: int = 0):
+def _loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool, seed_offset: int = 0,
+            workers: int | None = None) -> DataLoader:
     generator = torch.Generator().manual_seed(cfg.seed + seed_offset)
     sampler = make_weighted_sampler(ds.targets, seed=cfg.seed + seed_offset) if train and cfg.weighted_sampler else None
     return DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
         # Not persistent: workers are re-seeded from the per-epoch generator, which exact resume relies on.
-        num_workers=cfg.num_workers, pin_memory=device.type == "cuda", persistent_workers=False,
+        num_workers=cfg.num_workers if workers is None else workers, pin_memory=device.type == "cuda",
+        persistent_workers=False,
         drop_last=False,
     )
 
@@ -136,15 +138,16 @@ def _datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = None)
     return out
 
 
-def _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw) -> None:
+def _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw) -> list[dict]:
     """Train only the head on cached backbone features (same loop, feature vectors as 'images')."""
     key = cache_key(model=cfg.model, pretrained=cfg.pretrained, weights=cfg.weights_path, prep=prep,
                     manifest=str(resolve_manifest(cfg.manifest).resolve()), limit=cfg.limit_per_class,
                     views=cfg.cache_views, seed=cfg.seed, augment=cfg.augment)
-    clean = _datasets(ClassifyConfig(**{**asdict(cfg), "augment": False}), prep, data["train"].classes)
+    clean = LandscapeDataset(cfg.manifest, "train", transforms_for(prep), classes=data["train"].classes,
+                             limit_per_class=cfg.limit_per_class, seed=cfg.seed)
 
     def train_view(view: int) -> DataLoader:
-        ds = clean["train"] if view == 0 else data["train"]
+        ds = clean if view == 0 else data["train"]
         return DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                           generator=torch.Generator().manual_seed(cfg.seed * 1000 + view),
                           pin_memory=device.type == "cuda")
@@ -153,8 +156,9 @@ def _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw) -> Non
                               cfg.cache_views, device, cfg.progress)
     val_f = cached_features(run_dir / "features" / f"val-{key}.pt", model.backbone,
                             lambda _: _loader(data["val"], cfg, device, train=False), 1, device, cfg.progress)
-    return fit(model.head, ClassificationTask(cfg.label_smoothing), _loader(train_f, cfg, device, train=True),
-               _loader(val_f, cfg, device, train=False), run_dir=run_dir, **fit_kw)
+    # Feature tensors are indexed in memory: worker processes would only add start-up time each epoch.
+    return fit(model.head, ClassificationTask(cfg.label_smoothing), _loader(train_f, cfg, device, True, workers=0),
+               _loader(val_f, cfg, device, False, workers=0), run_dir=run_dir, **fit_kw)
 
 
 def train_classifier(
