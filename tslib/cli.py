@@ -51,7 +51,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
-    from .classify import ClassifyConfig, train_classifier
+    from .classify import ClassifyConfig, TrainingInterrupted, train_classifier
 
     if args.resume:
         run = Path(args.resume)
@@ -59,7 +59,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path} not found: --resume needs the folder of an earlier run")
         cfg = ClassifyConfig(**json.loads(info_path.read_text())["config"])
-        metrics = train_classifier(cfg, run, resume=True)
+        resume = True
     else:
         if args.manifest is None or args.out is None:
             raise ValueError("train needs --manifest and --out (or --resume RUN)")
@@ -72,8 +72,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             feature_cache=not args.no_cache, cache_views=args.cache_views, tta=args.tta, seed=args.seed,
             device=args.device, num_workers=args.workers, patience=args.patience,
         )
-        run = args.out
-        metrics = train_classifier(cfg, run)
+        run, resume = args.out, False
+    try:
+        metrics = train_classifier(cfg, run, resume=resume)
+    except KeyboardInterrupt as e:  # Ctrl-C outside an epoch (e.g. while caching features)
+        raise TrainingInterrupted(f"continue with `python -m tslib train --resume {run}`") from e
     _print_metrics(metrics, run)
     return 0
 
