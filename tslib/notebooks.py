@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from .workspace import data_root
+
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -55,8 +57,8 @@ def run_notebooks(
     env_backup = dict(os.environ)
     os.environ["TSLIB_SMOKE"] = "1" if smoke else "0"
     os.environ.setdefault("TSLIB_RUNS", str(out / "work"))
-    if data is not None:
-        os.environ["TSLIB_DATA"] = str(Path(data).resolve())
+    # Absolute, because kernels run in notebooks/: a relative ./data would be looked for there.
+    os.environ["TSLIB_DATA"] = str(data_root(data).resolve())
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     results = []
     try:
