@@ -19,6 +19,15 @@ from .engine import autocast
 from .utils import progress_bar, to_device
 
 
+def softmax_probs(model: nn.Module, x: Tensor, tta: bool = False) -> Tensor:
+    """Class probabilities for a batch; ``tta`` averages them with the horizontal flip's (landscapes are
+    mirror-symmetric)."""
+    p = model(x).float().softmax(1)
+    if tta and x.ndim == 4:
+        p = (p + model(x.flip(-1)).float().softmax(1)) / 2
+    return p
+
+
 @torch.no_grad()
 def predict_probs(
     model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu", tta: bool = False,
@@ -26,7 +35,7 @@ def predict_probs(
 ) -> tuple[Tensor, Tensor]:
     """Softmax probabilities [N, C] and labels [N] over a loader of ``{"image", "label"}`` batches.
 
-    ``tta``: average the probabilities of the image and its horizontal flip (landscapes are mirror-symmetric).
+    ``tta``: see :func:`softmax_probs`.
     """
     device = torch.device(device)
     model.eval().to(device)
@@ -34,12 +43,8 @@ def predict_probs(
     probs, labels = [], []
     for batch in progress_bar(loader, desc, progress):
         batch = to_device(batch, device, non_blocking=True, memory_format=memory_format)
-        x = batch["image"]
         with autocast(device):
-            p = model(x).float().softmax(1)
-            if tta and x.ndim == 4:
-                p = (p + model(x.flip(-1)).float().softmax(1)) / 2
-        probs.append(p.cpu())
+            probs.append(softmax_probs(model, batch["image"], tta).cpu())
         labels.append(torch.as_tensor(batch["label"]).cpu())
     return torch.cat(probs), torch.cat(labels)
 

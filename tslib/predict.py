@@ -10,6 +10,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from .evaluate import softmax_probs
 from .imageio import ImageReadError, is_hidden, is_image_name, load_rgb, to_rgb
 from .transforms import transforms_for
 
@@ -37,9 +38,7 @@ def predict_images(model, images: list[Image.Image], preprocessing: dict, classe
     tf = transforms_for(preprocessing)
     x = torch.stack([tf(tv_tensors.Image(F.pil_to_tensor(to_rgb(im)))) for im in images]).to(device)
     model.eval()
-    probs = model(x).float().softmax(1)
-    if tta:
-        probs = (probs + model(x.flip(-1)).float().softmax(1)) / 2
+    probs = softmax_probs(model, x, tta)
     top = probs.topk(min(top_k, len(classes)), dim=1)
     return [
         {"class": classes[int(i[0])], "prob": float(v[0]),
