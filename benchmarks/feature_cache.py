@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from tslib.classify import ClassifyConfig, train_classifier
 from tslib.prepare import prepare
 from tslib.workspace import write_procedural

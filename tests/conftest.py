@@ -13,12 +13,21 @@ from PIL import Image
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intel-image-classification-sample"
 
-# The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode on the real
-# sample when ../shared is present, else on the procedural data, and write only into a temporary folder.
-if SHARED_SAMPLE.is_dir():
-    os.environ.setdefault("TSLIB_DATA", str(SHARED_SAMPLE.parent))
-os.environ.setdefault("TSLIB_RUNS", tempfile.mkdtemp(prefix="tslib-test-runs-"))
-os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Environment for the whole session (nothing happens at import time).
+
+    The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode on the real
+    sample when ../shared is present, else on the procedural data, and write only into a temporary folder.
+    Checkpoints skip fsync: durability against power cuts is not what tests check, and short test trainings
+    write many checkpoints.
+    """
+    if SHARED_SAMPLE.is_dir():
+        os.environ.setdefault("TSLIB_DATA", str(SHARED_SAMPLE.parent))
+    os.environ.setdefault("TSLIB_RUNS", tempfile.mkdtemp(prefix="tslib-test-runs-"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("TSLIB_FSYNC", "0")
 
 # A distinct base colour per canonical class so that tiny fixtures are learnable.
 CLASS_COLOURS = {

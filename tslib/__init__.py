@@ -1,11 +1,20 @@
-"""TerraSculpt library: landscape classification, generation and land-cover segmentation in PyTorch."""
+"""TerraSculpt library: landscape classification, generation and land-cover segmentation in PyTorch.
 
-from .classes import CANONICAL_CLASSES
-from .datasets import LandscapeDataset
-from .prepare import prepare
-from .sampling import make_weighted_sampler
-from .transforms import eval_transform, train_transform
-from .workspace import setup_data
+Layout: ``tslib.data`` (datasets and preparation), ``tslib.models`` (registry keyed by task), ``tslib.engine``
+(``fit``, checkpoints, run folders, inference), ``tslib.tasks`` (one subpackage per task), ``tslib.viz`` (figures),
+``tslib.cli`` (``python -m tslib``).
+"""
+
+from .data import (
+    CANONICAL_CLASSES,
+    LandscapeDataset,
+    eval_transform,
+    make_weighted_sampler,
+    prepare,
+    setup_data,
+    train_transform,
+    workspace,
+)
 
 __version__ = "0.1.0"
 
@@ -17,4 +26,5 @@ __all__ = [
     "prepare",
     "setup_data",
     "train_transform",
+    "workspace",
 ]

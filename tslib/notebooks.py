@@ -7,7 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from .workspace import data_root
+from .data.workspace import data_root
+from .errors import check_out_dir
 
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -52,7 +53,7 @@ def run_notebooks(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    out = Path(out).resolve()
+    out = check_out_dir(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env_backup = dict(os.environ)
     os.environ["TSLIB_SMOKE"] = "1" if smoke else "0"

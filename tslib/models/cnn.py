@@ -7,9 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .base import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config
+from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier
 from .head import MLPHead
-from .registry import register_model
 from .weights import load_backbone_state, read_state_dict
 
 
@@ -55,7 +54,7 @@ class SimpleCNN(nn.Module):
         return self.flatten(self.pool(self.blocks(x)))
 
 
-@register_model("cnn")
+@register_classifier("cnn")
 def cnn(
     num_classes: int,
     pretrained: bool = False,

@@ -11,9 +11,8 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models import EfficientNet_V2_L_Weights, EfficientNet_V2_S_Weights, WeightsEnum
 
-from .base import Classifier, make_data_config
+from .classifier import Classifier, make_data_config, register_classifier
 from .head import MLPHead
-from .registry import register_model
 from .weights import load_backbone_state, local_weights_file, no_weights_message, read_state_dict
 
 
@@ -60,10 +59,10 @@ def _build(
     name: str,
     weights: WeightsEnum,
     num_classes: int,
-    pretrained: bool,
-    hidden: int,
-    dropout: float,
-    weights_path: str | None,
+    pretrained: bool = False,
+    hidden: int = 256,
+    dropout: float = 0.3,
+    weights_path: str | None = None,
     activation: str = "relu",
     **kwargs: Any,
 ) -> Classifier:
@@ -86,4 +85,4 @@ for _name, _weights in (
     ("efficientnet_v2_s", EfficientNet_V2_S_Weights.IMAGENET1K_V1),
     ("efficientnet_v2_l", EfficientNet_V2_L_Weights.IMAGENET1K_V1),
 ):
-    register_model(_name)(functools.partial(_build, _name, _weights))
+    register_classifier(_name)(functools.partial(_build, _name, _weights))

@@ -16,9 +16,8 @@ from typing import Any
 import timm
 from torch import Tensor, nn
 
-from .base import Classifier, make_data_config
+from .classifier import Classifier, make_data_config, register_classifier
 from .head import MLPHead
-from .registry import register_model
 from .weights import load_backbone_state, read_state_dict
 
 TIMM_NAME = "tf_efficientnet_lite0"
@@ -101,7 +100,7 @@ def load_lite0_imagenet(weights_path: str | None = None) -> nn.Module:
     return model.eval()
 
 
-@register_model("efficientnet_lite0")
+@register_classifier("efficientnet_lite0")
 def efficientnet_lite0(
     num_classes: int,
     pretrained: bool = False,

@@ -1,61 +1,97 @@
-"""Name -> builder registry behind ``create_model`` (timm style)."""
+"""Name -> builder registry behind ``create_model``, keyed by task (timm style).
+
+Each builder registers under one task (``classify``, ``generate``, ``segment``) with its own constructor
+arguments; ``create_model`` records the arguments it was called with on the model (``model.spec``), so a run
+folder can rebuild the architecture later with :func:`build_from_spec` (weights come from ``model.pt``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .base import Classifier
+from torch import nn
 
-Builder = Callable[..., Classifier]
-_REGISTRY: dict[str, Builder] = {}
+#: The tasks models can belong to, in the order the notebooks introduce them.
+TASKS: tuple[str, ...] = ("classify", "generate", "segment")
+
+Builder = Callable[..., nn.Module]
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Decorator registering a builder ``f(num_classes, pretrained, hidden, dropout, weights_path, **kw)``."""
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    task: str
+    builder: Builder
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, task: str = "classify") -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(**kwargs) -> nn.Module`` as model ``name`` of ``task``."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
 
     def deco(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = ModelEntry(name, task, fn)
         return fn
 
     return deco
 
 
-def list_models() -> list[str]:
-    """Names accepted by ``create_model``, sorted."""
-    return sorted(_REGISTRY)
+def list_models(task: str | None = None) -> list[str]:
+    """Names accepted by ``create_model`` (for one ``task``, or all), sorted."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
 
 
-def create_model(
-    name: str,
-    num_classes: int,
-    pretrained: bool = False,
-    freeze: bool = False,
-    hidden: int = 256,
-    dropout: float = 0.3,
-    weights_path: str | None = None,
-    **kwargs: Any,
-) -> Classifier:
-    """Build model ``name`` with an MLP head for ``num_classes`` classes.
+def check_model_name(name: str, task: str) -> None:
+    """Raise a clear ``ValueError`` listing ``task``'s models unless ``name`` is one of them."""
+    _entry(name, task)
 
-    ``pretrained`` loads ImageNet weights (download or local file, see ``weights_path``);
-    ``freeze`` freezes the backbone so only the head trains. Extra keyword arguments go to the
-    builder (e.g. ``activation="silu"`` for the head).
+
+def model_task(name: str) -> str:
+    """The task model ``name`` belongs to (clear error for unknown names)."""
+    return _entry(name).task
+
+
+def _entry(name: str, task: str | None = None) -> ModelEntry:
+    entry = _REGISTRY.get(name)
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    if entry is None or (task is not None and entry.task != task):
+        scope = f"valid names for {task}" if task else "valid names"
+        valid = ", ".join(list_models(task)) or "none registered yet"
+        where = f" for task {task}" if task else ""
+        other = f" ({name!r} is a {entry.task} model)" if entry is not None else ""
+        raise ValueError(f"unknown model {name!r}{where}{other}; {scope}: {valid}")
+    return entry
+
+
+def create_model(name: str, *args: Any, task: str | None = None, **kwargs: Any) -> nn.Module:
+    """Build model ``name`` with its builder's arguments, e.g. ``create_model("cnn", 7, pretrained=True)``.
+
+    ``task`` (optional) insists that ``name`` belongs to that task, so ``create_model("unet", task="classify")``
+    is one clear error listing the classifiers. Pretrained weights are opt-in (``pretrained=True``) and never
+    downloaded otherwise.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    model = _REGISTRY[name](
-        num_classes=num_classes,
-        pretrained=pretrained,
-        hidden=hidden,
-        dropout=dropout,
-        weights_path=weights_path,
-        **kwargs,
-    )
-    if freeze:
-        model.freeze_backbone()
+    entry = _entry(name, task)
+    model = entry.builder(*args, **kwargs)
+    # What a run needs to rebuild the architecture; weights live in the checkpoint, so never re-download them.
+    spec_kwargs = {k: v for k, v in kwargs.items() if k not in ("pretrained", "weights_path", "freeze")}
+    if args:
+        spec_kwargs["args"] = list(args)
+    model.spec = {"name": name, "task": entry.task, "kwargs": spec_kwargs}
     return model
+
+
+def build_from_spec(spec: dict[str, Any]) -> nn.Module:
+    """Rebuild the (untrained) architecture described by ``model.spec``."""
+    kwargs = dict(spec.get("kwargs", {}))
+    args = kwargs.pop("args", [])
+    return create_model(spec["name"], *args, task=spec.get("task"), **kwargs)

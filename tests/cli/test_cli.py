@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+
+from tslib.cli import main
+from tslib.data.download import MissingCredentialsError, download, find_credentials
+
+
+def test_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "tslib", "--help"], capture_output=True, text=True, check=True).stdout
+    for cmd in ("synth", "prepare", "download", "notebooks"):
+        assert cmd in out
+
+
+def test_prepare_cli_prints_table(intel_root, landscape_root, tmp_path, capsys):
+    rc = main(["prepare", "--intel", str(intel_root), "--landscape", str(landscape_root),
+               "--out", str(tmp_path / "m"), "--quiet", "--official-test"])
+    out = capsys.readouterr().out
+    assert rc == 0 and (tmp_path / "m" / "manifest.csv").is_file()
+    assert "desert" in out and "deduplication" in out and "total" in out
+
+
+def test_prepare_cli_missing_root_is_one_clear_line(tmp_path, capsys):
+    rc = main(["prepare", "--intel", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "seg_train" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_synth_then_prepare_unchanged(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--per-class", "8", "--size", "48"]) == 0
+    assert main(["prepare", "--intel", str(tmp_path / "s" / "intel"), "--landscape", str(tmp_path / "s" / "landscape"),
+                 "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "PROCEDURAL DATA" in out
+    for c in ("buildings", "desert", "forest", "glacier", "mountain", "sea", "street"):
+        assert c in out
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle-config"))
+
+
+def test_missing_kaggle_credentials(no_credentials, tmp_path, capsys):
+    assert find_credentials() is None
+    with pytest.raises(MissingCredentialsError, match="KAGGLE_USERNAME"):
+        download("intel", tmp_path / "data")
+    assert main(["download", "--out", str(tmp_path / "data"), "--allow-missing"]) == 0
+    assert main(["download", "--out", str(tmp_path / "data")]) == 2
+    out = capsys.readouterr().out
+    assert out.count("No Kaggle credentials") == 2 and not (tmp_path / "data").exists()
+
+
+def test_credentials_found_in_config_dir(no_credentials, tmp_path, monkeypatch):
+    cfg = tmp_path / "kaggle-config"
+    cfg.mkdir()
+    (cfg / "kaggle.json").write_text('{"username": "u", "key": "k"}')
+    assert find_credentials() == str(cfg / "kaggle.json")
+    monkeypatch.setenv("KAGGLE_USERNAME", "u")
+    monkeypatch.setenv("KAGGLE_KEY", "k")
+    assert "KAGGLE_USERNAME" in find_credentials()
+    with pytest.raises(ValueError, match="unknown dataset"):
+        download("imagenet", tmp_path)

@@ -1,0 +1,133 @@
+"""``python -m tslib <command>``: the scriptable entry points, each a thin wrapper over the library.
+
+Every command runs through :func:`main`, which turns any error into one line on stderr and a non-zero exit
+(:func:`tslib.errors.report`); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import report
+from .args import Parser, add_config_args, config_from_args
+from .data import add_data_commands
+
+DEFAULT_TASK = "classify"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ..engine import runs
+    from ..errors import TrainingInterrupted
+    from ..tasks import get_task
+
+    if args.resume:
+        if args.out is not None:
+            raise ValueError("give --resume RUN or --out RUN, not both")
+        run, resume = args.resume, True
+        info = runs.read_run_info(run)
+        spec = get_task(info["task"])
+        if args.task not in (None, spec.name):
+            raise ValueError(f"{run} is a {spec.name} run; drop --task {args.task}")
+        cfg = config_from_args(spec.config_cls, args, base=info["config"])
+    else:
+        spec = get_task(args.task or DEFAULT_TASK)
+        cfg = config_from_args(spec.config_cls, args)
+        if args.out is None:
+            raise ValueError("train needs --out RUN (a folder for the run), or --resume RUN")
+        run, resume = args.out, False
+    try:
+        metrics = spec.train(cfg, run, resume=resume)
+    except KeyboardInterrupt as e:  # Ctrl-C outside an epoch (e.g. while caching features)
+        raise TrainingInterrupted(f"continue with `python -m tslib train --resume {run}`") from e
+    print(f"metrics written to {Path(run) / 'metrics.json'}")
+    for line in spec.format_metrics(metrics):  # the headline number last
+        print(line)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..engine import runs
+    from ..tasks import get_task
+
+    spec = get_task(runs.read_run_info(args.run)["task"])
+    bad = [s for s in args.split if s not in spec.splits]
+    if bad:
+        raise ValueError(f"--split {' '.join(bad)}: a {spec.name} run has splits {', '.join(spec.splits)}")
+    metrics = spec.evaluate(args.run, splits=args.split, tta=args.tta or None, device=args.device)
+    wanted = set(args.split) | {f"{s}_tta" for s in args.split}
+    print(f"metrics written to {Path(args.run) / 'metrics.json'}")
+    for line in spec.format_metrics({k: v for k, v in metrics.items() if k in wanted}):
+        print(line)
+    return 0
+
+
+def _peek_task(argv: list[str]) -> str:
+    """The task whose settings ``train`` should accept: ``--task X``, else a resumed run's, else the default."""
+    for flag in ("--task", "--resume"):
+        for i, a in enumerate(argv):
+            value = argv[i + 1] if a == flag and i + 1 < len(argv) else a.partition("=")[2] if a.startswith(flag + "=") else None
+            if value is None:
+                continue
+            if flag == "--task":
+                return value
+            try:
+                from ..engine.runs import read_run_info
+
+                return read_run_info(value)["task"]
+            except Exception:  # reported properly by the train command itself
+                return DEFAULT_TASK
+    return DEFAULT_TASK
+
+
+def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
+    """The full parser; ``train`` takes the settings of ``task``'s config (derived from its dataclasses)."""
+    from ..tasks import available_tasks, get_task
+
+    parser = Parser(prog="python -m tslib", description="TerraSculpt: landscape classification, generation and "
+                    "land-cover segmentation")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    add_data_commands(sub)
+
+    spec = get_task(task)
+    p = sub.add_parser("train", help="train a model (--task " + "|".join(available_tasks()) + "); prints the test "
+                       "score last", description=f"Settings shown are those of --task {task}; "
+                       "`train --task NAME --help` shows another task's.")
+    p.add_argument("--task", default=None, choices=available_tasks(), help=f"what to train (default {DEFAULT_TASK})")
+    p.add_argument("--out", type=Path, help="run folder to write (created if missing)")
+    p.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run from RUN/last.pt")
+    add_config_args(p, spec.config_cls)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-evaluate a finished run on its splits; merges into metrics.json")
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--split", nargs="+", default=["test"], help="splits to evaluate (default test)")
+    p.add_argument("--tta", action="store_true", help="also evaluate with flip test-time augmentation")
+    p.add_argument("--device", default=None, help="default: the run's device setting")
+    p.set_defaults(func=_cmd_evaluate)
+
+    for name in available_tasks():  # each task's own verbs (predict, generate, segment, ...)
+        extra = get_task(name).add_commands
+        if extra is not None:
+            extra(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        task = _peek_task(argv) if argv[:1] == ["train"] else DEFAULT_TASK
+        from ..tasks import available_tasks
+
+        if task not in available_tasks():
+            raise ValueError(f"unknown task {task!r}; available: {', '.join(available_tasks())}")
+        args = build_parser(task).parse_args(argv)
+        return args.func(args)
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the one place errors become exit codes
+        return report(e, debug)

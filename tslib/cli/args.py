@@ -1,0 +1,102 @@
+"""Command-line flags derived from config dataclasses: each setting's name, type, default and help are declared
+once, on the dataclass field (:func:`tslib.config.setting`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any, NoReturn
+
+from ..config import _nested_type, cli_type, from_dict
+
+_PREFIX = "cfg."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump), like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _scalar(typ: type, optional: bool, flag: str):
+    def parse(text: str) -> Any:
+        if optional and text.strip().lower() in ("none", "null", ""):
+            return None
+        try:
+            return typ(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} expects {typ.__name__}, got {text!r}") from None
+
+    parse.__name__ = typ.__name__
+    return parse
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def add_config_args(parser: argparse.ArgumentParser, cls: type, path: str = "") -> None:
+    """Add ``--field-name`` options for every field of ``cls`` and its nested configs (one argument group each).
+
+    Options default to "not given", so the dataclass keeps the only copy of each default (shown in ``--help``).
+    """
+    group = parser.add_argument_group(f"{cls.__name__} settings")
+    for f in dataclasses.fields(cls):
+        sub = _nested_type(cls, f)
+        if sub is not None:
+            add_config_args(parser, sub, f"{path}{f.name}.")
+            continue
+        if not f.metadata.get("cli", True):
+            continue
+        flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
+        default = _default(f)
+        shown = "required unless --resume" if default is dataclasses.MISSING else f"default: {default}"
+        kw: dict[str, Any] = dict(dest=f"{_PREFIX}{path}{f.name}", default=None,
+                                  help=f"{f.metadata.get('help', '')} ({shown})")
+        typ, optional = cli_type(cls, f)
+        if typ is bool:
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.metadata.get("choices"):
+            kw["choices"] = list(f.metadata["choices"])
+        group.add_argument(*flags, type=_scalar(typ, optional, flags[0]), metavar=f.name.upper(), **kw)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The config options the user actually gave, as a nested dict (``{"model": ..., "train": {"epochs": 3}}``)."""
+    out: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if not key.startswith(_PREFIX) or value is None:
+            continue
+        *parents, name = key[len(_PREFIX):].split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[name] = value
+    return out
+
+
+def merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``, recursively."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_from_args(cls: type, args: argparse.Namespace, base: dict | None = None) -> Any:
+    """Build ``cls`` from ``base`` (e.g. a resumed run's saved config) and the options given on the command line;
+    a missing required setting is one clear error naming its flag."""
+    data = merge(base or {}, given_settings(args))
+    missing = [f.name for f in dataclasses.fields(cls) if _default(f) is dataclasses.MISSING and f.name not in data]
+    if missing:
+        flags = ", ".join(f"--{m.replace('_', '-')}" for m in missing)
+        raise ValueError(f"train needs {flags} and --out (or --resume RUN)")
+    return from_dict(cls, data)

@@ -1,0 +1,88 @@
+"""Data and main-job verbs: ``synth``, ``prepare``, ``download``, ``notebooks``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from ..data.workspace import PROCEDURAL_TAG, write_procedural
+
+    paths = write_procedural(args.out, per_class=args.per_class, size=args.size, seed=args.seed)
+    print(f"{PROCEDURAL_TAG}: wrote {paths['intel']} and {paths['landscape']}")
+    print(f"next: python -m tslib prepare --intel {paths['intel']} --landscape {paths['landscape']} --out DIR")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from ..data.prepare import format_report, prepare
+
+    result = prepare(args.out, intel=args.intel, landscape=args.landscape, seed=args.seed,
+                     official_test=args.official_test, progress=not args.quiet)
+    print(format_report(result.report))
+    print(f"wrote {result.manifest} and {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from ..data.download import NO_CREDENTIALS, download, find_credentials
+    from ..data.workspace import data_root
+    from ..errors import check_out_dir
+
+    out = check_out_dir(data_root(args.out))
+    if find_credentials() is None:
+        print(NO_CREDENTIALS)
+        return 0 if args.allow_missing else 2
+    for name in args.datasets:
+        print(f"{name}: {download(name, out, force=args.force)}")
+    return 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from ..notebooks import run_notebooks
+
+    results = run_notebooks(args.out, smoke=args.smoke, data=args.data, only=args.only or None)
+    failed = [r["notebook"] for r in results if r["error"]]
+    print(f"executed notebooks and figures are in {args.out}" + (f"; FAILED: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+def add_data_commands(sub) -> None:
+    p = sub.add_parser("synth", help="write the procedural landscape dataset in both Kaggle layouts")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--per-class", type=_positive, default=60, help="images per class per source (default 60)")
+    p.add_argument("--size", type=_positive, default=None, help="image size (default: 150 Intel, 224 Landscape)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("prepare", help="index, deduplicate and split the datasets into DIR/manifest.csv")
+    p.add_argument("--intel", type=Path, help="Intel Image Classification folder (download folder or above)")
+    p.add_argument("--landscape", type=Path, help="Landscape Recognition folder (download folder or above)")
+    p.add_argument("--out", required=True, type=Path, help="output folder for manifest.csv and report.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--official-test", action="store_true",
+                   help="keep Intel seg_test and Landscape 'Testing Data' as the test split")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("download", help="download the Kaggle datasets into $TSLIB_DATA (needs credentials)")
+    p.add_argument("--out", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
+    p.add_argument("--datasets", nargs="+", default=["intel", "landscape"], choices=["intel", "landscape"])
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--allow-missing", action="store_true", help="exit 0 when there are no credentials")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("notebooks", help="the main job: execute the notebook series into a runs folder")
+    p.add_argument("--out", type=Path, default=Path("runs/notebooks"))
+    p.add_argument("--smoke", action="store_true", help="tiny settings (seconds per notebook), as CI runs them")
+    p.add_argument("--data", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 02")
+    p.set_defaults(func=_cmd_notebooks)

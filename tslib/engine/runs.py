@@ -1,0 +1,162 @@
+"""The run folder, one format for every task.
+
+``run.json`` (task, config, what the task needs to rebuild its data: classes, preprocessing, training phases),
+``config.json``/``history.csv``/``last.pt``/``best.pt`` (written by :func:`~tslib.engine.fit`), ``model.pt`` (the
+final model with the spec that rebuilds its architecture: self-contained, no download) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from ..config import from_dict, runtime_fields, to_dict
+from ..errors import CheckpointError, RunFolderError, TrainingInterrupted
+from ..utils import atomic_save, atomic_write_text, resolve_device
+from .checkpoint import read_torch_file
+from .loop import FitResult
+
+RUN_FILE, MODEL_FILE, METRICS_FILE = "run.json", "model.pt", "metrics.json"
+T = TypeVar("T")
+
+
+def resolve_resume(run_dir: str | Path, resume: bool | str) -> bool:
+    """``resume="auto"`` continues when ``last.pt`` exists (what a re-run notebook cell wants)."""
+    if resume == "auto":
+        return (Path(run_dir) / "last.pt").is_file()
+    return bool(resume)
+
+
+def write_run_info(run_dir: str | Path, task: str, config: Any, **info: Any) -> dict:
+    """Write ``run.json``: the task name, its config (nested dict) and whatever else rebuilds the run's data."""
+    data = {"task": task, "config": to_dict(config), **info}
+    atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(data, indent=2))
+    return data
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    """``run.json`` of a run folder, with one clear error when it is missing or damaged."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"run folder {run_dir} does not exist (or is not a folder)")
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{path} not found: {run_dir} is not a run folder written by `python -m tslib train`")
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path} is damaged ({e}); it was not written by tslib or was cut off") from e
+    if not isinstance(info, dict) or "config" not in info:
+        raise RunFolderError(f"{path} has no 'config': not a tslib run folder")
+    info.setdefault("task", "classify")  # run folders written before tasks were named
+    return info
+
+
+def find_run_root(path: str | Path) -> Path:
+    """The run folder holding ``path`` (a phase subfolder such as ``finetune/``, or the run itself)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if (p / RUN_FILE).is_file():
+            return p
+    raise RunFolderError(f"no {RUN_FILE} in {path} or above it")
+
+
+def phase_dirs(run_dir: str | Path) -> list[tuple[str, Path]]:
+    """``(phase name, folder)`` of each training phase, in order (``run.json``'s ``phases``; default one phase in
+    the run folder itself)."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir) if (run_dir / RUN_FILE).is_file() else {}  # fit() alone writes no run.json
+    phases = info.get("phases") or [{"name": "train", "dir": "."}]
+    return [(p["name"], run_dir / p["dir"]) for p in phases]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resumable(run_dir: str | Path, config: Any) -> None:
+    """Refuse to resume a run folder trained with another config: the result would silently mix two runs."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return
+    saved = _flatten(to_dict(from_dict(type(config), read_run_info(run_dir)["config"])))
+    now = _flatten(to_dict(config))
+    skip = runtime_fields(type(config))
+    diff = {k: (saved.get(k), v) for k, v in now.items() if k not in skip and saved.get(k) != v}
+    if diff:
+        raise RunFolderError(f"{run_dir} holds a run with another config {diff} (saved, now); use another run "
+                             "folder, delete this one, or resume it with its own config "
+                             "(`python -m tslib train --resume`)")
+
+
+def load_config(run_dir: str | Path, cls: type[T]) -> T:
+    """The config a run was trained with."""
+    return from_dict(cls, read_run_info(run_dir)["config"])
+
+
+def require_completed(result: FitResult, run_dir: str | Path) -> None:
+    """Raise :class:`TrainingInterrupted` (with the resume command) unless ``fit`` finished or stopped early:
+    an interrupted run must not be evaluated and exported as if it were done."""
+    if not result.completed:
+        done = result.history[-1]["epoch"] if result.history else 0
+        raise TrainingInterrupted(
+            f"training stopped after epoch {done} of {result.epochs}; continue with "
+            f"`python -m tslib train --resume {find_run_root(run_dir)}` (or resume=True in Python)")
+
+
+def save_model(run_dir: str | Path, model: nn.Module, **meta: Any) -> Path:
+    """Write ``model.pt``: weights, the architecture spec (``model.spec`` from ``create_model``) and ``meta``."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise ValueError("model has no .spec: build it with tslib.models.create_model")
+    path = Path(run_dir) / MODEL_FILE
+    atomic_save({"spec": spec, "model": getattr(model, "_orig_mod", model).state_dict(), **meta}, path)
+    return path
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The trained model of a finished run (eval mode, on ``device``) and everything saved beside it."""
+    from ..models import build_from_spec
+
+    run_dir = Path(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        read_run_info(run_dir)  # a clearer error first if this is not a run folder at all
+        raise RunFolderError(f"{path} not found: {run_dir} has not finished training "
+                             f"(continue it with `python -m tslib train --resume {run_dir}`)")
+    saved = read_torch_file(path, what="model file")
+    if not isinstance(saved, dict) or "spec" not in saved or "model" not in saved:
+        raise CheckpointError(f"{path} is not a tslib model file (no spec/weights); re-export it by training")
+    model = build_from_spec(saved["spec"])
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit its own spec ({str(e).splitlines()[0]})") from e
+    return model.to(resolve_device(device)).eval(), saved
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{path} is damaged ({e}); delete it and run `python -m tslib evaluate`") from e
+
+
+def merge_metrics(run_dir: str | Path, new: dict) -> dict:
+    """Merge ``new`` (``{"val": {...}, "test": {...}}``) into ``metrics.json`` and return the whole file."""
+    metrics = {**read_metrics(run_dir), **new}
+    atomic_write_text(Path(run_dir) / METRICS_FILE, json.dumps(metrics, indent=2))
+    return metrics

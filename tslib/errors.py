@@ -1,0 +1,80 @@
+"""The one error layer: the exceptions that mean "the user's input is wrong", and how a command reports them.
+
+Library code raises clear exceptions (these classes, or ``ValueError``/``FileNotFoundError`` with a message that
+names the file and the fix); :func:`report` turns any exception into one line and an exit code, which every CLI
+command goes through (``python -m tslib ... --debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+class TslibError(Exception):
+    """Base class of the errors a user can fix: the message says what is wrong and what to do."""
+
+
+class CheckpointError(TslibError):
+    """A checkpoint or model file that is corrupt, truncated, or belongs to another model."""
+
+
+class RunFolderError(TslibError, ValueError):
+    """A run folder that is missing, unfinished, or written by something else."""
+
+
+class MissingFilesError(TslibError, FileNotFoundError):
+    """Files listed in a manifest that no longer exist (moved or deleted since ``prepare``)."""
+
+
+class TrainingInterrupted(TslibError):
+    """Training stopped before its last epoch (Ctrl-C, a callback, a crash); ``last.pt`` holds the progress."""
+
+
+#: Exit codes: 2 for a user's mistake (argparse uses 2 too), 130 for an interruption (128 + SIGINT), 1 otherwise.
+EXIT_USER, EXIT_INTERRUPTED, EXIT_BUG = 2, 130, 1
+
+
+def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as an output folder: fine if missing or a folder, a clear error if it is a file."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{flag} {path} is a file, not a folder; give a folder path (it is created "
+                                 "if missing)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{flag} {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK) and not path.exists():
+                raise PermissionError(f"{flag} {path}: cannot create it, {parent} is not writable")
+            break
+    return path
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: keep the original error's last line
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    lines = [line for line in text.splitlines() if line.strip()]
+    if isinstance(exc, KeyError) and lines:
+        return lines[0].strip("'\"")
+    return lines[0] if len(lines) == 1 else "; ".join(lines[:3]) if lines else type(exc).__name__
+
+
+def report(exc: BaseException, debug: bool = False) -> int:
+    """Print ``exc`` as one line on stderr and return the exit code (re-raise it with ``debug``)."""
+    if debug:
+        raise exc
+    if isinstance(exc, TrainingInterrupted | KeyboardInterrupt):
+        print(f"interrupted: {_one_line(exc) if str(exc) else 'stopped by the user'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from .data.imageio import ImageReadError
+
+    user = (TslibError, ImageReadError, OSError, ValueError, KeyError, RuntimeError)
+    if isinstance(exc, user) and not isinstance(exc, NotImplementedError):
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER
+    print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback, and "
+          "please report it)", file=sys.stderr)
+    return EXIT_BUG

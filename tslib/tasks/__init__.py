@@ -1,0 +1,46 @@
+"""The tasks tslib trains, one subpackage each (``classify`` now; ``generate`` and ``segment`` join the same way).
+
+Each subpackage exposes ``SPEC``, a :class:`TaskSpec` saying what the shared CLI verbs (``train``, ``evaluate``)
+need from it, plus any verbs of its own (``predict``). The CLI, the run folders and the report only go through
+``SPEC``, so a new task adds a folder here and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task provides to the CLI and to tools that read run folders."""
+
+    name: str
+    help: str
+    config_cls: type
+    #: train(config, run_dir, resume=..., callbacks=...) -> metrics dict (written to run_dir/metrics.json too)
+    train: Callable[..., dict]
+    #: evaluate(run_dir, splits=..., tta=..., device=...) -> metrics dict
+    evaluate: Callable[..., dict]
+    #: metrics dict -> printable lines, the headline number last
+    format_metrics: Callable[[dict], list[str]]
+    #: add_commands(subparsers) adds the task's own verbs
+    add_commands: Callable[[Any], None] | None = None
+    splits: tuple[str, ...] = ("train", "val", "test")
+    extras: dict = field(default_factory=dict)
+
+
+def available_tasks() -> list[str]:
+    """Task names with an implementation (a subpackage of ``tslib.tasks``)."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` of task ``name``; a clear error lists the available ones."""
+    if name not in available_tasks():
+        raise ValueError(f"unknown task {name!r}; available: {', '.join(available_tasks())}")
+    return importlib.import_module(f"{__name__}.{name}").SPEC

@@ -1,0 +1,55 @@
+"""The data of a classification run: preprocessing from the model, the three splits, and their loaders."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ...data.datasets import LandscapeDataset, split_limit
+from ...data.loaders import make_loader
+from ...data.sampling import make_weighted_sampler
+from ...data.transforms import transforms_for
+from ...models import Classifier
+from .config import ClassifyConfig
+
+
+def preprocessing(model: Classifier, img_size: int | None = None) -> dict:
+    """The model's own input size and normalisation, optionally rescaled to ``img_size``."""
+    dc = model.data_config
+    size = img_size or dc["input_size"]
+    resize = round(size * dc["resize_size"] / dc["input_size"])
+    return {"size": size, "resize_size": resize, "mean": list(dc["mean"]), "std": list(dc["std"]),
+            "interpolation": dc.get("interpolation", "bilinear")}
+
+
+def split_dataset(cfg: ClassifyConfig, split: str, prep: dict, classes: list[str] | None,
+                  augment: bool = False) -> LandscapeDataset:
+    """One manifest split with the run's transforms and per-class limit (never on test)."""
+    tf = transforms_for(prep, train=augment)
+    return LandscapeDataset(cfg.manifest, split, tf, classes=classes,
+                            limit_per_class=split_limit(split, cfg.limit_per_class), seed=cfg.train.seed)
+
+
+def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = None) -> dict[str, LandscapeDataset]:
+    """train (augmented if ``cfg.augment``), val and test (when the manifest has one), every file checked to
+    exist up front: a file deleted after ``prepare`` is one clear error now, not a crash in epoch 7."""
+    out = {}
+    for split in ("train", "val", "test"):
+        try:
+            out[split] = split_dataset(cfg, split, prep, classes, augment=split == "train" and cfg.augment)
+        except ValueError as e:
+            if split != "test" or "is empty" not in str(e):
+                raise
+            continue
+        out[split].check_files()
+        classes = classes or out["train"].classes
+    return out
+
+
+def run_loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool, seed_offset: int = 0,
+               workers: int | None = None) -> DataLoader:
+    """The run's loader for ``ds``; training draws classes equally often when ``cfg.weighted_sampler``."""
+    seed = cfg.train.seed + seed_offset
+    sampler = make_weighted_sampler(ds.targets, seed=seed) if train and cfg.weighted_sampler else None
+    return make_loader(ds, cfg.train.batch_size, train=train, seed=seed, sampler=sampler, device=device,
+                       num_workers=cfg.train.num_workers if workers is None else workers)

@@ -1,0 +1,109 @@
+"""Landscape classification end to end: data, model, (cached-feature) training, fine-tuning, export.
+
+``train_classifier`` writes a run folder (:mod:`tslib.engine.runs`): ``run.json``, the engine's files, ``model.pt``
+and ``metrics.json`` (``{"val": {...}, "test": {...}}``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from ...data.datasets import LandscapeDataset, resolve_manifest
+from ...engine import fit, load_checkpoint, runs
+from ...errors import check_out_dir
+from ...models import create_model
+from ...utils import resolve_device, seed_everything
+from .config import ClassifyConfig
+from .data import preprocessing, run_datasets, run_loader
+from .evaluate import evaluate_run
+from .features import cache_key, cached_features
+from .task import ClassificationTask
+
+#: Phases of a run, as ``run.json`` lists them: the head (or whole model) in the run folder, fine-tuning below it.
+HEAD_PHASE = {"name": "head", "dir": "."}
+FINETUNE_PHASE = {"name": "fine-tune", "dir": "finetune"}
+
+
+def _train_head_on_cache(model, cfg: ClassifyConfig, prep, data, device, run_dir: Path, fit_kw):
+    """Train only the head on cached backbone features (same loop, feature vectors as 'images')."""
+    key = cache_key(model=cfg.model, pretrained=cfg.pretrained, weights=cfg.weights_path, prep=prep,
+                    manifest=str(resolve_manifest(cfg.manifest).resolve()), limit=cfg.limit_per_class,
+                    views=cfg.cache_views, seed=cfg.train.seed, augment=cfg.augment)
+    # View 0 is the clean (eval-transform) view; later views are augmented.
+    clean = copy.copy(data["train"])
+    clean.transforms = data["val"].transforms
+
+    def train_view(view: int) -> DataLoader:
+        ds = clean if view == 0 else data["train"]
+        return run_loader(ds, cfg, device, train=False, seed_offset=cfg.train.seed * 999 + view)
+
+    train_f = cached_features(run_dir / "features" / f"train-{key}.pt", model.backbone, train_view,
+                              cfg.cache_views, device, cfg.train.progress)
+    val_f = cached_features(run_dir / "features" / f"val-{key}.pt", model.backbone,
+                            lambda _: run_loader(data["val"], cfg, device, train=False), 1, device, cfg.train.progress)
+    # Feature tensors are indexed in memory: worker processes would only add start-up time each epoch.
+    return fit(model.head, ClassificationTask(cfg.label_smoothing), run_loader(train_f, cfg, device, True, workers=0),
+               run_loader(val_f, cfg, device, False, workers=0), run_dir=run_dir, **fit_kw)
+
+
+def train_classifier(
+    cfg: ClassifyConfig, run_dir: str | Path, resume: bool | str = False,
+    callbacks: Sequence[Callable[[dict], None]] = (),
+) -> dict:
+    """Train, pick the best epoch on val, evaluate it on val and test; returns the metrics dict.
+
+    ``resume``: True continues from ``run_dir/last.pt``; "auto" does so when it exists (what a notebook cell
+    that may be re-run wants). Resuming checks that the run folder was trained with the same config.
+    """
+    run_dir = check_out_dir(run_dir)
+    resume = runs.resolve_resume(run_dir, resume)
+    if resume:
+        runs.check_resumable(run_dir, cfg)
+    seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    classes = LandscapeDataset(cfg.manifest, "train").classes
+    model = create_model(cfg.model, len(classes), pretrained=cfg.pretrained, freeze=cfg.frozen_phase,
+                         hidden=cfg.hidden, dropout=cfg.dropout, weights_path=cfg.weights_path)
+    prep = preprocessing(model, cfg.img_size)
+    data = run_datasets(cfg, prep, classes)
+    finetune = bool(cfg.unfreeze_after)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_run_info(run_dir, "classify", cfg, classes=classes, preprocessing=prep,
+                        trained="head" if cfg.freeze and not finetune else "model",
+                        phases=[HEAD_PHASE, FINETUNE_PHASE] if finetune else [HEAD_PHASE])
+
+    head_cfg = replace(cfg.train, epochs=cfg.unfreeze_after or cfg.train.epochs)
+    fit_kw = dict(config=head_cfg, callbacks=callbacks, resume=resume, meta={"classes": classes},
+                  extra_config={"classify": runs.to_dict(cfg)})
+    task = ClassificationTask(cfg.label_smoothing)
+    if cfg.use_cache:
+        result = _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw)
+        runs.require_completed(result, run_dir)
+        model.head.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    else:
+        result = fit(model, task, run_loader(data["train"], cfg, device, True),
+                     run_loader(data["val"], cfg, device, False), run_dir=run_dir, **fit_kw)
+        runs.require_completed(result, run_dir)
+        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+
+    if finetune:
+        # Discriminative fine-tuning: the last stages learn at a fraction of the head's lr.
+        backbone_params = model.unfreeze_last(cfg.unfreeze_stages)
+        groups = [{"params": list(model.head.parameters()), "lr": cfg.train.lr},
+                  {"params": backbone_params, "lr": cfg.train.lr * cfg.finetune_lr_scale}]
+        ft_dir = run_dir / FINETUNE_PHASE["dir"]
+        ft_cfg = replace(cfg.train, epochs=cfg.train.epochs - cfg.unfreeze_after)
+        ft_resume = resume and (ft_dir / "last.pt").is_file()  # phase 2 may not have started
+        result = fit(model, task, run_loader(data["train"], cfg, device, True),
+                     run_loader(data["val"], cfg, device, False), run_dir=ft_dir, param_groups=groups,
+                     **{**fit_kw, "config": ft_cfg, "resume": ft_resume})
+        runs.require_completed(result, ft_dir)
+        model.load_state_dict(load_checkpoint(ft_dir / "best.pt")["model"])
+
+    runs.save_model(run_dir, model, classes=classes, preprocessing=prep)
+    return evaluate_run(run_dir, splits=[s for s in ("val", "test") if s in data], model=model, tta=cfg.tta)

@@ -1,0 +1,30 @@
+"""Figures: ``viz.data`` (dataset composition, sampling, sizes, augmentation; re-exported here, as notebooks 01-02
+use them), ``viz.classify`` (training curves, confusion, mistakes, predictions), ``viz.common`` (titles, grids)."""
+
+from . import classify, common, data
+from .data import (
+    duplicates_frame,
+    manifest_frame,
+    plot_augmentations,
+    plot_class_counts,
+    plot_class_grid,
+    plot_conflicts,
+    plot_image_sizes,
+    plot_sampling_balance,
+    size_table,
+)
+
+__all__ = [
+    "classify",
+    "common",
+    "data",
+    "duplicates_frame",
+    "manifest_frame",
+    "plot_augmentations",
+    "plot_class_counts",
+    "plot_class_grid",
+    "plot_conflicts",
+    "plot_image_sizes",
+    "plot_sampling_balance",
+    "size_table",
+]
