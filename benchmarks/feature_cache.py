@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-from tslib.classify import ClassifyConfig, train_classifier
-from tslib.prepare import prepare
-from tslib.workspace import write_procedural
+
+from tslib.data.prepare import prepare
+from tslib.data.workspace import write_procedural
+from tslib.engine import TrainConfig
+from tslib.tasks.classify import ClassifyConfig, train_classifier
 
 
 def mean_epoch_seconds(run: Path) -> float:
@@ -46,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, cache in (("recompute", False), ("cached", True)):
             cfg = ClassifyConfig(
                 manifest=str(tmp / "prep" / "manifest.csv"), model=args.model, pretrained=True, freeze=True,
-                feature_cache=cache, augment=False, epochs=args.epochs, img_size=args.img_size, batch_size=32,
-                num_workers=0, device=args.device, progress=False,
+                feature_cache=cache, augment=False, img_size=args.img_size,
+                train=TrainConfig(epochs=args.epochs, batch_size=32, num_workers=0, device=args.device, progress=False),
             )
             t0 = time.perf_counter()
             metrics = train_classifier(cfg, tmp / name)

@@ -17,7 +17,7 @@ from tslib.errors import TrainingInterrupted
 from tslib.models import create_model
 from tslib.tasks.classify import ClassifyConfig, load_run, preprocessing, train_classifier
 from tslib.tasks.classify.features import cached_features
-from tslib.tasks.classify.predict import predict
+from tslib.tasks.classify.prediction import predict
 
 
 @pytest.fixture(scope="module")

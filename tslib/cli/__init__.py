@@ -125,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if task not in available_tasks():
             raise ValueError(f"unknown task {task!r}; available: {', '.join(available_tasks())}")
-        args = build_parser(task).parse_args(argv)
+        try:
+            args = build_parser(task).parse_args(argv)
+        except SystemExit as e:  # --help, or a malformed option (already reported in one line)
+            return int(e.code or 0)
         return args.func(args)
-    except SystemExit:
-        raise
     except BaseException as e:  # noqa: BLE001 - the one place errors become exit codes
         return report(e, debug)

@@ -58,7 +58,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, path: str = "") 
         flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
         default = _default(f)
         shown = "required unless --resume" if default is dataclasses.MISSING else f"default: {default}"
-        kw: dict[str, Any] = dict(dest=f"{_PREFIX}{path}{f.name}", default=None,
+        # SUPPRESS: an option not given leaves no attribute, so "not given" differs from an explicit "none".
+        kw: dict[str, Any] = dict(dest=f"{_PREFIX}{path}{f.name}", default=argparse.SUPPRESS,
                                   help=f"{f.metadata.get('help', '')} ({shown})")
         typ, optional = cli_type(cls, f)
         if typ is bool:
@@ -73,7 +74,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The config options the user actually gave, as a nested dict (``{"model": ..., "train": {"epochs": 3}}``)."""
     out: dict[str, Any] = {}
     for key, value in vars(args).items():
-        if not key.startswith(_PREFIX) or value is None:
+        if not key.startswith(_PREFIX):
             continue
         *parents, name = key[len(_PREFIX):].split(".")
         node = out

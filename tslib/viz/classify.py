@@ -22,7 +22,7 @@ from ..tasks.classify.config import ClassifyConfig
 from ..tasks.classify.data import split_dataset
 from ..tasks.classify.evaluate import load_run
 from ..tasks.classify.metrics import predict_probs
-from ..tasks.classify.predict import predict_images
+from ..tasks.classify.prediction import predict_images
 from .common import image_grid as _image_grid
 from .common import title as _title
 

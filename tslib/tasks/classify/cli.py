@@ -22,7 +22,7 @@ def format_metrics(metrics: dict) -> list[str]:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict
+    from .prediction import predict
 
     results = predict(args.run, args.paths, tta=args.tta, device=args.device)
     bad = 0

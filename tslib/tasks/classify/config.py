@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from ...config import from_dict, setting, validate
 from ...engine.config import TrainConfig
-from ...models import check_model_name
 
 
 @dataclass
@@ -39,6 +38,8 @@ class ClassifyConfig:
         if isinstance(self.train, dict):  # from JSON
             self.train = from_dict(TrainConfig, self.train)
         validate(self)
+        from ...models import check_model_name  # here, not at import: the CLI's --help stays fast
+
         check_model_name(self.model, "classify")
         if not self.manifest:
             raise ValueError("ClassifyConfig needs manifest= (the folder or manifest.csv written by `prepare`)")

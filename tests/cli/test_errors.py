@@ -1,0 +1,155 @@
+"""Every command meets a user's mistake with one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import build_intel
+
+from tslib.cli import main
+from tslib.data.manifest import read_manifest
+from tslib.data.prepare import prepare
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A prepared tiny Intel-layout dataset and a finished 1-epoch CNN run on it."""
+    root = tmp_path_factory.mktemp("errs")
+    build_intel(root / "intel", per_class=6, test_per_class=2, pred=0)
+    prepare(root / "prep", intel=root / "intel", progress=False)
+    run = root / "run"
+    assert main(["train", "--manifest", str(root / "prep"), "--epochs", "1", "--img-size", "32", "--workers", "0",
+                 "--no-progress", "--out", str(run)]) == 0
+    return root, run
+
+
+def one_line_error(capsys, rc: int, *needles: str, code: int = 2) -> str:
+    err = capsys.readouterr().err.strip()
+    assert rc == code, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(("error: ", "interrupted: ")), err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def copy_run(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_out_is_a_file(finished, tmp_path, capsys):
+    root, _ = finished
+    afile = tmp_path / "taken.txt"
+    afile.write_text("keep me")
+    manifest = str(root / "prep")
+    for argv in (["train", "--manifest", manifest, "--out", str(afile)],
+                 ["prepare", "--intel", str(root / "intel"), "--out", str(afile)],
+                 ["synth", "--out", str(afile), "--per-class", "2"],
+                 ["notebooks", "--out", str(afile), "--only", "01"],
+                 ["download", "--out", str(afile)],
+                 ["train", "--manifest", manifest, "--out", str(afile / "sub")]):
+        one_line_error(capsys, main(argv), "is a file")
+    assert afile.read_text() == "keep me"  # nothing lost
+
+
+def test_corrupt_last_checkpoint_on_resume(finished, tmp_path, capsys):
+    run = copy_run(finished[1], tmp_path / "run")
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 3])
+    one_line_error(capsys, main(["train", "--resume", str(run)]), "last.pt", "corrupt or truncated")
+    (run / "last.pt").write_bytes(b"not a checkpoint at all")
+    one_line_error(capsys, main(["train", "--resume", str(run)]), "corrupt or truncated")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_truncated_model_file(finished, tmp_path, capsys, command):
+    root, src = finished
+    run = copy_run(src, tmp_path / "run")
+    data = (run / "model.pt").read_bytes()
+    (run / "model.pt").write_bytes(data[:100])
+    argv = ["evaluate", "--run", str(run)] if command == "evaluate" else \
+        ["predict", "--run", str(run), str(root / "intel")]
+    one_line_error(capsys, main(argv), "model.pt", "corrupt or truncated")
+    (run / "model.pt").unlink()
+    one_line_error(capsys, main(argv), "model.pt", "--resume")
+
+
+def test_image_deleted_after_prepare(tmp_path, capsys):
+    build_intel(tmp_path / "intel", per_class=6, test_per_class=2, pred=0)
+    prepare(tmp_path / "prep", intel=tmp_path / "intel", progress=False)
+    gone = [e for e in read_manifest(tmp_path / "prep" / "manifest.csv") if e.split == "train"][3]
+    (tmp_path / "intel" / gone.path).unlink()
+    rc = main(["train", "--manifest", str(tmp_path / "prep"), "--epochs", "1", "--img-size", "32", "--workers", "0",
+               "--out", str(tmp_path / "run")])
+    one_line_error(capsys, rc, "1 of", "missing", gone.path.split("/")[-1], "prepare")
+    assert not (tmp_path / "run" / "last.pt").exists()  # caught before training, not in some epoch
+
+
+@pytest.mark.parametrize("flag,value,needle", [
+    ("--epochs", "0", "epochs must be >= 1"),
+    ("--batch-size", "-4", "batch-size must be >= 1"),
+    ("--limit-per-class", "-5", "limit-per-class must be >= 1"),
+    ("--img-size", "0", "img-size must be >= 16"),
+    ("--lr", "-1", "lr must be >= 0"),
+    ("--workers", "-2", "num-workers must be >= 0"),
+    ("--dropout", "1.5", "dropout must be <= 0.99"),
+    ("--epochs", "ten", "--epochs expects int"),
+    ("--lr", "nan", "lr must be a finite number"),
+    ("--optimizer", "adam", "invalid choice"),
+])
+def test_numbers_out_of_range(finished, tmp_path, capsys, flag, value, needle):
+    argv = ["train", "--manifest", str(finished[0] / "prep"), flag, value, "--out", str(tmp_path / "run")]
+    one_line_error(capsys, main(argv), needle)
+    assert not (tmp_path / "run").exists()  # rejected before anything is written
+
+
+def test_model_of_another_task_and_unknown_task(finished, tmp_path, capsys):
+    manifest = str(finished[0] / "prep")
+    err = one_line_error(capsys, main(["train", "--task", "classify", "--model", "unet", "--manifest", manifest,
+                                       "--out", str(tmp_path / "r")]), "unknown model 'unet'", "classify")
+    assert "cnn" in err and "efficientnet_lite0" in err
+    one_line_error(capsys, main(["train", "--task", "paint", "--manifest", manifest, "--out", str(tmp_path / "r")]),
+                   "unknown task 'paint'", "classify")
+
+
+def test_missing_inputs(finished, tmp_path, capsys):
+    root, run = finished
+    one_line_error(capsys, main(["train", "--out", str(tmp_path / "r")]), "--manifest")
+    one_line_error(capsys, main(["train", "--manifest", str(root / "prep")]), "--out")
+    one_line_error(capsys, main(["train", "--manifest", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]),
+                   "nope")
+    one_line_error(capsys, main(["train", "--resume", str(tmp_path / "nothing")]), "nothing")
+    one_line_error(capsys, main(["train", "--resume", str(run), "--out", str(tmp_path / "x")]), "not both")
+    one_line_error(capsys, main(["evaluate", "--run", str(tmp_path / "nothing")]), "does not exist")
+    one_line_error(capsys, main(["evaluate", "--run", str(run), "--split", "holdout"]), "holdout")
+    one_line_error(capsys, main(["predict", "--run", str(root / "prep"), str(root / "intel")]), "run.json")
+    one_line_error(capsys, main(["prepare", "--intel", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p")]),
+                   "nowhere")
+    one_line_error(capsys, main(["synth", "--out", str(tmp_path / "s"), "--per-class", "0"]), "per-class")
+    one_line_error(capsys, main(["notebooks", "--only", "99", "--out", str(tmp_path / "nb")]), "99")
+    one_line_error(capsys, main(["frobnicate"]), "invalid choice")
+
+
+def test_damaged_run_json_and_resume_with_changed_settings(finished, tmp_path, capsys):
+    run = copy_run(finished[1], tmp_path / "run")
+    one_line_error(capsys, main(["train", "--resume", str(run), "--epochs", "3"]), "another config", "epochs")
+    (run / "run.json").write_text('{"task": "classify", "config": {')
+    one_line_error(capsys, main(["evaluate", "--run", str(run)]), "run.json", "damaged")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="does not exist"):
+        main(["evaluate", "--run", str(tmp_path / "nothing"), "--debug"])
+
+
+def test_interrupt_is_exit_130(finished, tmp_path, capsys, monkeypatch):
+    import tslib.tasks.classify.train as train_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "create_model", interrupted)
+    rc = main(["train", "--manifest", str(finished[0] / "prep"), "--out", str(tmp_path / "r")])
+    one_line_error(capsys, rc, "--resume", code=130)

@@ -1,0 +1,89 @@
+"""The package's shape: no import cycles, the engine knows no task, inference stays apart from training, and
+modules stay small enough to read in one sitting."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tslib
+
+ROOT = Path(tslib.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> tslib modules it imports at import time (imports inside functions are deliberate and lazy)."""
+    modules = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.parse(path.read_text()).body:  # top level only
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in modules and t != name}
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (cycle := visit(m)):
+                return cycle
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state and (cycle := visit(n)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert "tslib.engine.loop" in graph and "tslib.tasks.classify.train" in graph
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
+
+
+def test_engine_knows_no_task_and_inference_no_training_loop():
+    graph = import_graph()
+    for name, edges in graph.items():
+        if name.startswith("tslib.engine"):
+            assert not any(e.startswith(("tslib.tasks", "tslib.models", "tslib.data")) for e in edges), (name, edges)
+    assert "tslib.engine.loop" not in graph["tslib.engine.inference"]
+    assert not any(e.startswith("tslib.engine.loop") for e in graph["tslib.tasks.classify.prediction"])
+
+
+def test_each_task_is_a_folder_with_a_spec():
+    from tslib.tasks import available_tasks, get_task
+
+    for name in available_tasks():
+        assert (ROOT / "tasks" / name / "__init__.py").is_file() and get_task(name).name == name
+
+
+def test_modules_stay_readable():
+    long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py") if (n := len(p.read_text().splitlines())) > 320}
+    assert not long, f"split these modules by idea: {long}"
