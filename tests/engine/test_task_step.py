@@ -6,6 +6,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,3 +116,25 @@ def test_two_optimizers_resume_exactly(tmp_path):
         sa, sb = a["optimizer"][opt]["state"], b["optimizer"][opt]["state"]
         assert all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in sa[i] if torch.is_tensor(sa[i][k]))
     assert a["scheduler"] == b["scheduler"]
+
+
+class NoMonitor(TwoStepTask):
+    monitor = None  # e.g. a GAN, whose losses say little about sample quality
+
+
+def test_without_a_monitor_the_last_epoch_is_best(tmp_path):
+    seed_everything(0)
+    result = fit(TwoPart(), NoMonitor(), *_loaders(), TrainConfig(epochs=2, progress=False), tmp_path)
+    assert result.stop_reason == "finished" and result.best_metric is None
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 2
+    with pytest.raises(ValueError, match="patience"):
+        fit(TwoPart(), NoMonitor(), *_loaders(), TrainConfig(epochs=2, patience=1, progress=False), tmp_path / "p")
+
+
+def test_flip_tta_flips_dense_predictions_back():
+    from tslib.engine import flip_tta
+
+    x = torch.arange(24.0).reshape(1, 2, 3, 4)
+    assert torch.equal(flip_tta(lambda t: t, x, dense=True), x)  # a per-pixel identity stays aligned
+    assert torch.equal(flip_tta(lambda t: t, x), (x + x.flip(-1)) / 2)
+    assert torch.equal(flip_tta(lambda t: t.sum((1, 2, 3)), x), x.sum((1, 2, 3)))  # global outputs unchanged
