@@ -9,9 +9,7 @@ exactly like the two real Kaggle downloads (Intel Image Classification and Lands
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from PIL import Image
 from ..errors import check_out_dir
 from .classes import CANONICAL_CLASSES, INTEL_CLASSES, LANDSCAPE_CLASSES
 from .manifest import allocate
-from .scenes import PAINTERS, F32, RENDER_MAX
+from .scenes import F32, PAINTERS, RENDER_MAX
 
 #: Index streams, so the two sources (and Intel's unlabelled seg_pred) never share an image.
 STREAM_INTEL, STREAM_LANDSCAPE, STREAM_PRED = 0, 1, 2
