@@ -86,13 +86,19 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     data = dict(data)
     kwargs: dict[str, Any] = {}
     nested = {f.name: _nested_type(cls, f) for f in dataclasses.fields(cls)}
+    factories = {f.name: f.default_factory for f in dataclasses.fields(cls)}
     for name, sub in nested.items():
         if sub is None:
             continue
         own = data.pop(name, None) or {}
+        if dataclasses.is_dataclass(own):
+            own = to_dict(own)
         sub_names = {f.name for f in dataclasses.fields(sub)}
         flat = {k: data.pop(k) for k in list(data) if k in sub_names and k not in nested}
-        kwargs[name] = from_dict(sub, {**flat, **own})
+        # A task may give its nested engine config other defaults (default_factory); they apply here too.
+        factory = factories[name]
+        base = to_dict(factory()) if factory is not dataclasses.MISSING else {}
+        kwargs[name] = from_dict(sub, {**base, **flat, **own})
     unknown = set(data) - set(nested)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} settings {sorted(unknown)}; valid: {sorted(flat_names(cls))}")

@@ -42,21 +42,22 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls: type, path: str = "") -> None:
+def add_config_args(parser: argparse.ArgumentParser, cls: type, path: str = "", defaults: Any = None) -> None:
     """Add ``--field-name`` options for every field of ``cls`` and its nested configs (one argument group each).
 
-    Options default to "not given", so the dataclass keeps the only copy of each default (shown in ``--help``).
+    Options default to "not given", so the dataclass keeps the only copy of each default (shown in ``--help``;
+    ``defaults`` is the instance a parent config's default_factory makes, whose values win).
     """
     group = parser.add_argument_group(f"{cls.__name__} settings")
     for f in dataclasses.fields(cls):
         sub = _nested_type(cls, f)
         if sub is not None:
-            add_config_args(parser, sub, f"{path}{f.name}.")
+            add_config_args(parser, sub, f"{path}{f.name}.", _default(f))
             continue
         if not f.metadata.get("cli", True):
             continue
         flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
-        default = _default(f)
+        default = getattr(defaults, f.name) if defaults is not None else _default(f)
         shown = "required unless --resume" if default is dataclasses.MISSING else f"default: {default}"
         # SUPPRESS: an option not given leaves no attribute, so "not given" differs from an explicit "none".
         kw: dict[str, Any] = dict(dest=f"{_PREFIX}{path}{f.name}", default=argparse.SUPPRESS,

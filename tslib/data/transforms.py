@@ -81,3 +81,12 @@ def denormalize(image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std:
     m = torch.tensor(mean, dtype=image.dtype, device=image.device).view(-1, 1, 1)
     s = torch.tensor(std, dtype=image.dtype, device=image.device).view(-1, 1, 1)
     return (image * s + m).clamp(0, 1)
+
+
+def generation_transform(size: int, train: bool = False) -> v2.Compose:
+    """Generator images: shorter side resized to ``size``, centre crop, float in [0, 1] (no normalisation, so a
+    decoder's sigmoid output is directly an image); training adds a horizontal flip."""
+    steps = [v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+    if train:
+        steps.append(v2.RandomHorizontalFlip(0.5))
+    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])

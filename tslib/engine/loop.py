@@ -129,9 +129,11 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     model.train()
     sums: dict[str, Tensor | float] = {}
     steps = 0
+    ctx.steps_per_epoch = len(loader)
     # The bar only counts (see utils.progress_bar): the DataLoader iterator must not live inside tqdm.
     bar = tqdm(total=len(loader), desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for batch in loader:
+        ctx.step_in_epoch = steps
         batch = to_device(batch, ctx.device, non_blocking=True, memory_format=memory_format)
         logs = step(model, batch, ctx)
         ctx.scaler.update()  # once per batch, after every optimizer of the task has stepped
@@ -147,7 +149,7 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     if steps == 0:
         raise ValueError("train_loader produced no batches")
     row = {f"train_{k}": float(v) / steps for k, v in sums.items()}
-    bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
+    bad = [k for k, v in row.items() if "loss" in k and not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"{bad[0]} is {row[bad[0]]}; try a lower lr or grad_clip")
     # One optimizer logs "lr"; several log "lr_<name>" each (a GAN's lr_d and lr_g).
@@ -222,6 +224,7 @@ def fit(
                     tqdm.write(f"early stopping: {monitor} has not improved for {bad_epochs} epochs")
                 break
             _reseed_data_order(train_loader, config.seed, epoch)
+            ctx.epoch = epoch
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch}
             row |= _train_epoch(model, step, train_loader, ctx, memory_format, f"epoch {epoch}/{config.epochs}",

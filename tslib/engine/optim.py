@@ -89,6 +89,14 @@ class StepContext:
         self.optim, self.scaler, self.device = optim, scaler, device
         self.amp_dtype, self.grad_clip = amp_dtype, grad_clip
         self.lrs: dict[str, float] = {}
+        # Where training is (set by the engine before each batch): schedules inside a task, such as a KL
+        # warm-up, read these rather than counting calls, so a resumed run sees the same values.
+        self.epoch, self.step_in_epoch, self.steps_per_epoch = 1, 0, 1
+
+    @property
+    def progress(self) -> float:
+        """Epochs completed so far, fractional (0.0 at the first batch)."""
+        return self.epoch - 1 + self.step_in_epoch / max(1, self.steps_per_epoch)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return autocast(self.device, self.amp_dtype, amp="off")

@@ -1,13 +1,16 @@
 """Model factory keyed by task: ``create_model(name, ...)``, ``list_models(task=None)``.
 
-Classifiers (task ``classify``) are a :class:`Classifier` = backbone (image -> pooled features) + :class:`MLPHead`,
+Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``) take ``img_size``, ``latent_dim``, ``width`` (and
+``num_classes`` when conditional). Classifiers (task ``classify``) are a :class:`Classifier` = backbone (image -> pooled features) + :class:`MLPHead`,
 built as ``create_model(name, num_classes, pretrained=False, freeze=False, ...)``. Each model family lives in its own
 module; importing it registers its builders.
 """
 
 from __future__ import annotations
 
+from . import autoencoder as _autoencoder  # noqa: F401
 from . import cnn as _cnn  # noqa: F401
+from . import dcgan as _dcgan  # noqa: F401
 from . import efficientnet as _efficientnet  # noqa: F401
 from . import lite0 as _lite0  # noqa: F401
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier

@@ -34,6 +34,28 @@ class TaskSpec:
     extras: dict = field(default_factory=dict)
 
 
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A function that imports ``module.name`` on its first call: task specs name their entry points without
+    importing torchvision, timm or torchmetrics when the CLI only parses arguments."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def lazy_exports(package: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) importing ``names[attr]`` (a submodule of ``package``) on first use."""
+
+    def getattr_(attr: str) -> Any:
+        if attr in names:
+            return getattr(importlib.import_module(f"{package}.{names[attr]}"), attr)
+        raise AttributeError(f"module {package!r} has no attribute {attr!r}")
+
+    return getattr_
+
+
 def available_tasks() -> list[str]:
     """Task names with an implementation (a subpackage of ``tslib.tasks``)."""
     return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg)

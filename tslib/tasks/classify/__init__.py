@@ -6,10 +6,7 @@ importing torchvision, timm and torchmetrics.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from .. import TaskSpec
+from .. import TaskSpec, lazy, lazy_exports
 from .config import ClassifyConfig
 
 _LAZY = {
@@ -33,35 +30,9 @@ _LAZY = {
 __all__ = ["SPEC", "ClassifyConfig", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _train(*args: Any, **kwargs: Any) -> dict:
-    from .train import train_classifier
-
-    return train_classifier(*args, **kwargs)
-
-
-def _evaluate(*args: Any, **kwargs: Any) -> dict:
-    from .evaluate import evaluate_run
-
-    return evaluate_run(*args, **kwargs)
-
-
-def _format(metrics: dict) -> list[str]:
-    from .cli import format_metrics
-
-    return format_metrics(metrics)
-
-
-def _commands(sub: Any) -> None:
-    from .cli import add_commands
-
-    add_commands(sub)
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 SPEC = TaskSpec(name="classify", help="landscape classification (7 classes)", config_cls=ClassifyConfig,
-                train=_train, evaluate=_evaluate, format_metrics=_format, add_commands=_commands)
+                train=lazy(f"{__name__}.train", "train_classifier"), evaluate=lazy(f"{__name__}.evaluate", "evaluate_run"),
+                format_metrics=lazy(f"{__name__}.cli", "format_metrics"),
+                add_commands=lazy(f"{__name__}.cli", "add_commands"))

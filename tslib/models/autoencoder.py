@@ -1,0 +1,157 @@
+"""The study's convolutional autoencoder and VAE, and a class-conditional VAE (task ``generate``).
+
+Encoder: 3 strided 4x4 convolutions with ReLU (3 -> w -> 2w -> 4w channels, size / 8); decoder: the mirror image
+with 3 transposed convolutions and a sigmoid, so images live in [0, 1]. Any image size works: inputs are padded
+to a multiple of 8 and outputs cropped back (150 px, the study's size, runs at 152 internally).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .registry import register_model
+from .shapes import center_crop, pad_to, round_up
+
+STRIDE = 8  # three 2x downsamplings
+
+
+def _block(conv: nn.Module, channels: int, batchnorm: bool) -> list[nn.Module]:
+    return [conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True)] if batchnorm else [conv, nn.ReLU(inplace=True)]
+
+
+def _encoder(width: int, batchnorm: bool) -> nn.Sequential:
+    chans = [3, width, 2 * width, 4 * width]
+    layers: list[nn.Module] = []
+    for cin, cout in zip(chans, chans[1:]):
+        layers += _block(nn.Conv2d(cin, cout, 4, stride=2, padding=1), cout, batchnorm)
+    return nn.Sequential(*layers, nn.Flatten(1))
+
+
+def _decoder(width: int, batchnorm: bool) -> nn.Sequential:
+    return nn.Sequential(
+        *_block(nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1), 2 * width, batchnorm),
+        *_block(nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), width, batchnorm),
+        nn.ConvTranspose2d(width, 3, 4, stride=2, padding=1), nn.Sigmoid(),
+    )
+
+
+class ConvAutoencoder(nn.Module):
+    """Deterministic autoencoder: ``encode(x) -> z`` (``latent_dim``), ``decode(z) -> image``.
+
+    Its latent space is not regularised, so :meth:`sample` draws from a Gaussian with the running mean and std of
+    the training codes (kept as buffers, like BatchNorm statistics) rather than from N(0, I).
+    """
+
+    variational = False
+
+    def __init__(self, img_size: int = 64, latent_dim: int = 128, width: int = 32, num_classes: int = 0,
+                 batchnorm: bool = True) -> None:
+        super().__init__()
+        if img_size < 16 or latent_dim < 1 or width < 1:
+            raise ValueError(f"bad sizes: img_size={img_size} (>= 16), latent_dim={latent_dim}, width={width}")
+        self.img_size, self.latent_dim, self.num_classes = int(img_size), int(latent_dim), int(num_classes)
+        self.grid = round_up(img_size, STRIDE) // STRIDE
+        flat = 4 * width * self.grid * self.grid
+        self.width = width
+        self.encoder = _encoder(width, batchnorm)
+        self.embed = nn.Embedding(num_classes, 32) if num_classes else None
+        cond = 32 if num_classes else 0
+        self.to_latent = nn.Linear(flat + cond, self.head_dim())
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim + cond, flat), nn.ReLU(inplace=True))
+        self.decoder = _decoder(width, batchnorm)
+        self.register_buffer("code_mean", torch.zeros(latent_dim))
+        self.register_buffer("code_std", torch.ones(latent_dim))
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def head_dim(self) -> int:
+        return self.latent_dim
+
+    def _cond(self, h: Tensor, labels: Tensor | None) -> Tensor:
+        if self.embed is None:
+            return h
+        if labels is None:
+            raise ValueError("this model is class-conditional: pass labels (class indices)")
+        return torch.cat([h, self.embed(labels)], 1)
+
+    def _features(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            raise ValueError(f"expected {self.img_size}x{self.img_size} images, got {tuple(x.shape[-2:])}")
+        size = self.grid * STRIDE
+        return self._cond(self.encoder(pad_to(x, size, size)), labels)
+
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Latent code of images in [0, 1] (the mean, for a VAE)."""
+        return self.to_latent(self._features(x, labels))[:, : self.latent_dim]
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.from_latent(self._cond(z, labels)).view(len(z), 4 * self.width, self.grid, self.grid)
+        return center_crop(self.decoder(h), self.img_size, self.img_size)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        z = self.encode(x, labels)
+        if self.training:  # running code statistics for sampling
+            with torch.no_grad():
+                self.code_mean.lerp_(z.mean(0).float(), 0.05)
+                self.code_std.lerp_(z.std(0).float().nan_to_num(1.0) if len(z) > 1 else self.code_std, 0.05)
+        return {"recon": self.decode(z, labels), "z": z}
+
+    def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.code_mean.device)
+        return self.code_mean + temperature * eps * self.code_std
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> Tensor:
+        """``n`` new images in [0, 1]; ``temperature`` scales the spread of the latent draw."""
+        return self.decode(self.prior(n, temperature, generator), labels)
+
+
+class ConvVAE(ConvAutoencoder):
+    """The study's VAE: mean and log-variance heads, reparameterisation, prior N(0, I)."""
+
+    variational = True
+
+    def head_dim(self) -> int:
+        return 2 * self.latent_dim  # mean and log-variance from one linear layer
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        mu, logvar = self.to_latent(self._features(x, labels)).float().chunk(2, dim=1)
+        z = reparameterize(mu, logvar) if self.training else mu
+        return {"recon": self.decode(z, labels), "mu": mu, "logvar": logvar, "z": z}
+
+    def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        return temperature * torch.randn(n, self.latent_dim, generator=generator).to(self.code_mean.device)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I) from the global RNG (seeded runs repeat exactly)."""
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) summed over latent dims, mean over the batch."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+
+
+@register_model("ae", task="generate")
+def ae(img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvAutoencoder:
+    """The study's baseline convolutional autoencoder."""
+    return ConvAutoencoder(img_size, latent_dim, width)
+
+
+@register_model("vae", task="generate")
+def vae(img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvVAE:
+    """The study's convolutional VAE."""
+    return ConvVAE(img_size, latent_dim, width)
+
+
+@register_model("cvae", task="generate")
+def cvae(num_classes: int, img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvVAE:
+    """Class-conditional VAE: a label embedding joins the encoder's features and the decoder's input."""
+    if num_classes < 1:
+        raise ValueError(f"cvae needs num_classes >= 1, got {num_classes}")
+    return ConvVAE(img_size, latent_dim, width, num_classes)

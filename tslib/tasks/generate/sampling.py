@@ -1,0 +1,105 @@
+"""Using a trained generator: samples (per class, seeded, with a temperature), reconstructions, latent
+interpolations, and PNG files plus a grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.utils import make_grid, save_image
+
+from ...data.imageio import load_rgb
+from ...data.transforms import generation_transform
+from ...engine import runs
+from ...errors import RunFolderError, check_out_dir
+
+
+def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """The trained generator of a run folder (eval mode) and its run info (classes, image size, ...)."""
+    info = runs.read_run_info(run_dir)
+    if info["task"] != "generate":
+        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a generator run (train --task generate)")
+    model, _ = runs.load_model(run_dir, device)
+    return model, info
+
+
+def class_labels(info: dict, n: int, class_name: str | None = None, conditional: bool = True) -> Tensor | None:
+    """Labels for ``n`` samples: all ``class_name``, or the classes in turn; None for unconditional models."""
+    classes = info["classes"]
+    if not conditional:
+        if class_name is not None:
+            raise ValueError(f"--class needs a conditional model (cvae, or dcgan --conditional); this is "
+                             f"{info['config']['model']}")
+        return None
+    if class_name is None:
+        return torch.arange(n) % len(classes)
+    if class_name not in classes:
+        raise ValueError(f"unknown class {class_name!r}; this generator knows {', '.join(classes)}")
+    return torch.full((n,), classes.index(class_name))
+
+
+@torch.no_grad()
+def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = None, seed: int = 0,
+           temperature: float = 1.0) -> tuple[Tensor, Tensor | None]:
+    """``n`` images in [0, 1] and the labels asked for; the same seed gives the same images."""
+    if n < 1 or temperature <= 0:
+        raise ValueError(f"need n >= 1 and temperature > 0, got n={n}, temperature={temperature}")
+    model.eval()
+    device = next(model.parameters()).device
+    labels = class_labels(info, n, class_name, model.conditional)
+    gen = torch.Generator().manual_seed(seed)
+    images = model.sample(n, None if labels is None else labels.to(device), temperature, generator=gen)
+    return images.float().clamp(0, 1).cpu(), labels
+
+
+def load_images(paths: Sequence[str | Path], size: int) -> Tensor:
+    """Image files preprocessed as the generator's evaluation images (clear error for unreadable files)."""
+    tf = generation_transform(size)
+    return torch.stack([tf(load_rgb(p)) for p in paths])
+
+
+def _require_encoder(model: nn.Module, what: str) -> None:
+    if not hasattr(model, "encode"):
+        raise ValueError(f"{what} needs an autoencoder (ae, vae, cvae): a DCGAN has no encoder")
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, images: Tensor, labels: Tensor | None = None) -> Tensor:
+    """Encode and decode images in [0, 1] (the mean code for a VAE)."""
+    _require_encoder(model, "reconstruction")
+    model.eval()
+    device = next(model.parameters()).device
+    labels = None if labels is None else labels.to(device)
+    return model.decode(model.encode(images.to(device), labels), labels).float().clamp(0, 1).cpu()
+
+
+@torch.no_grad()
+def interpolate(model: nn.Module, a: Tensor, b: Tensor, steps: int = 8, label: int | None = None) -> Tensor:
+    """``steps`` images decoded along the straight line between the codes of images ``a`` and ``b``."""
+    _require_encoder(model, "interpolation")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    model.eval()
+    device = next(model.parameters()).device
+    lab = None if label is None else torch.tensor([label], device=device)
+    za, zb = (model.encode(x[None].to(device), lab) for x in (a, b))
+    t = torch.linspace(0, 1, steps, device=device)[:, None]
+    z = (1 - t) * za + t * zb
+    return model.decode(z, None if lab is None else lab.repeat(steps)).float().clamp(0, 1).cpu()
+
+
+def save_images(images: Tensor, out_dir: str | Path, prefix: str = "sample", nrow: int = 8,
+                names: Sequence[str] | None = None) -> list[Path]:
+    """One PNG per image (``prefix_000.png``, or ``names``) plus ``prefix_grid.png``; returns the grid path last."""
+    out = check_out_dir(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        path = out / (f"{names[i]}.png" if names else f"{prefix}_{i:03d}.png")
+        save_image(img, path)
+        paths.append(path)
+    grid = out / f"{prefix}_grid.png"
+    save_image(make_grid(images, nrow=min(nrow, len(images)), padding=2, pad_value=1.0), grid)
+    return [*paths, grid]

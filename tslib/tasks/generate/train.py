@@ -1,0 +1,53 @@
+"""Training a generator (AE, VAE, cVAE, DCGAN) end to end: data, model, the engine, export, test metrics.
+
+Writes the project's run folder (:mod:`tslib.engine.runs`); ``metrics.json`` holds reconstruction metrics
+(autoencoders) or the Lite0 FID/KID (DCGAN) on val and test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ...data.datasets import LandscapeDataset
+from ...engine import fit, load_checkpoint, runs
+from ...errors import check_out_dir
+from ...models import create_model
+from ...utils import resolve_device, seed_everything
+from .config import GenerateConfig
+from .data import run_datasets, run_loader
+from .evaluate import split_metrics
+from .task import GANTask, ReconstructionTask
+
+
+def make_task(cfg: GenerateConfig):
+    """The engine task of ``cfg.model``: D-then-G for DCGAN, reconstruction + KL for the autoencoders."""
+    if cfg.is_gan:
+        return GANTask(cfg.gan_lr, cfg.real_label)
+    return ReconstructionTask(cfg.beta if cfg.model != "ae" else 0.0, cfg.kl_warmup)
+
+
+def train_generator(cfg: GenerateConfig, run_dir: str | Path, resume: bool | str = False,
+                    callbacks: Sequence[Callable[[dict], None]] = ()) -> dict:
+    """Train, keep the best epoch (autoencoders: lowest val loss; DCGAN: the last), export ``model.pt`` and
+    evaluate on val and test; returns the metrics dict."""
+    run_dir = check_out_dir(run_dir)
+    resume = runs.resolve_resume(run_dir, resume)
+    if resume:
+        runs.check_resumable(run_dir, cfg)
+    seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    classes = LandscapeDataset(cfg.manifest, "train").classes
+    data = run_datasets(cfg, classes)
+    model = create_model(cfg.model, task="generate", **cfg.model_kwargs(len(classes)))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_run_info(run_dir, "generate", cfg, model=model.spec, classes=classes, img_size=cfg.img_size,
+                        conditional=cfg.is_conditional)
+    result = fit(model, make_task(cfg), run_loader(data["train"], cfg, device, True),
+                 run_loader(data["val"], cfg, device, False), cfg.train, run_dir, callbacks=callbacks,
+                 resume=resume, meta={"classes": classes}, extra_config={"generate": runs.to_dict(cfg)})
+    runs.require_completed(result, run_dir)
+    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    runs.save_model(run_dir, model, classes=classes)
+    metrics = {s: split_metrics(model, cfg, s, classes, device) for s in ("val", "test") if s in data}
+    return runs.merge_metrics(run_dir, metrics)
