@@ -1,7 +1,7 @@
-"""Figures: ``viz.data`` (dataset composition, sampling, sizes, augmentation; re-exported here, as notebooks 01-02
+"""Figures: ``viz.generate`` (samples, reconstructions, metrics, agreement, latent explorer), ``viz.data`` (dataset composition, sampling, sizes, augmentation; re-exported here, as notebooks 01-02
 use them), ``viz.classify`` (training curves, confusion, mistakes, predictions), ``viz.common`` (titles, grids)."""
 
-from . import classify, common, data
+from . import classify, common, data, generate
 from .data import (
     duplicates_frame,
     manifest_frame,
@@ -18,6 +18,7 @@ __all__ = [
     "classify",
     "common",
     "data",
+    "generate",
     "duplicates_frame",
     "manifest_frame",
     "plot_augmentations",

@@ -18,11 +18,11 @@ from .config import GenerateConfig
 from .data import run_loader, split_dataset
 from .metrics import (
     LITE0_SPACE,
-    Lite0Features,
     agreement,
     class_histogram,
     fid_kid,
     inception_fid,
+    lite0_features,
     reconstruction_metrics,
 )
 from .sampling import load_generator, sample
@@ -56,7 +56,7 @@ def split_metrics(model: nn.Module, cfg: GenerateConfig, split: str, classes: li
     # Conditional samples follow the real class mix, so FID compares like with like.
     fake = torch.cat([sample(model, info, 1, classes[int(y)] if model.conditional else None, seed=i)[0]
                       for i, y in enumerate(labels)]) if model.conditional else sample(model, info, len(real))[0]
-    return {**fid_kid(real, fake, (features or Lite0Features()).to(device)), "n": len(real),
+    return {**fid_kid(real, fake, (features or lite0_features()).to(device)), "n": len(real),
             "feature_space": LITE0_SPACE}
 
 
@@ -109,7 +109,7 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path, n: int =
     out: dict = {"n": len(real), "feature_space": LITE0_SPACE, "model": cfg.model, "classifier": str(classifier_run)}
     if hasattr(model, "encode"):
         out |= {k: v for k, v in split_metrics(model, cfg, "test", classes, dev).items() if k != "n"}
-    out |= fid_kid(real, fake, Lite0Features().to(dev))
+    out |= fid_kid(real, fake, lite0_features().to(dev))
     if inception:
         try:
             out["fid_inception"] = inception_fid(real, fake)

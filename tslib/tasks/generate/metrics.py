@@ -8,6 +8,7 @@ FIDs in different feature spaces are not comparable.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +20,12 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 LITE0_SPACE = "Lite0 ImageNet features"
 INCEPTION_SPACE = "Inception-v3 pool features (standard FID)"
+
+
+@functools.lru_cache(maxsize=1)
+def lite0_features() -> Lite0Features:
+    """One shared instance (loading the weights takes a second)."""
+    return Lite0Features()
 
 
 class Lite0Features(nn.Module):
@@ -48,19 +55,37 @@ def _batches(x: Tensor, size: int = 64):
         yield x[i:i + size]
 
 
+class _Precomputed(nn.Module):
+    """Feature vectors pass through: both metrics reuse one extraction per image instead of running the network
+    twice."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+@torch.no_grad()
+def extract(images: Tensor, features: nn.Module) -> Tensor:
+    """Features of [0, 1] images, in batches, on the features module's device; fp64 on the CPU."""
+    device = next(features.parameters(), torch.zeros(())).device
+    return torch.cat([features(b.to(device)).double().cpu() for b in _batches(images)])
+
+
 def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 100) -> dict[str, float]:
-    """FID and KID (mean and std over subsets) between two sets of images in [0, 1]."""
+    """FID and KID (mean and std over subsets) between two sets of images in [0, 1], in ``features``' space."""
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(real)} real and {len(fake)} generated")
-    device = next(features.parameters(), torch.zeros(())).device
-    fid = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=True).to(device)
+    f_real, f_fake = extract(real, features), extract(fake, features)
+    dim = f_real.shape[1]
+    fid = FrechetInceptionDistance(feature=_Precomputed(dim), normalize=True).double()
     k = min(subset_size, len(real), len(fake))
-    kid = KernelInceptionDistance(feature=features, normalize=True, subset_size=k, subsets=50).to(device)
+    kid = KernelInceptionDistance(feature=_Precomputed(dim), normalize=True, subset_size=k, subsets=50)
     for metric in (fid, kid):
-        for batch in _batches(real):
-            metric.update(batch.to(device), real=True)
-        for batch in _batches(fake):
-            metric.update(batch.to(device), real=False)
+        metric.update(f_real, real=True)
+        metric.update(f_fake, real=False)
     kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std)}
 
