@@ -19,7 +19,7 @@ from tslib.models.weights import load_backbone_state, read_state_dict
 
 CAT = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 COFFEE = {967, 504, 968}  # espresso, coffee mug, cup
-NAMES = list_models()
+NAMES = list_models("classify")
 #: The same names, with the 118M-parameter EfficientNetV2-L marked slow (`pytest -m "not slow"` skips it locally).
 HEAVY = [pytest.param(n, marks=pytest.mark.slow) if n == "efficientnet_v2_l" else n for n in NAMES]
 
@@ -58,7 +58,7 @@ def small_batch(name: str) -> torch.Tensor:
 
 def test_registry() -> None:
     assert NAMES == ["cnn", "efficientnet_lite0", "efficientnet_v2_l", "efficientnet_v2_s"]
-    with pytest.raises(ValueError, match="valid names: cnn, efficientnet_lite0"):
+    with pytest.raises(ValueError, match="valid names: ae, cnn, cvae, dcgan, efficientnet_lite0"):
         create_model("resnet50", num_classes=3)
 
 

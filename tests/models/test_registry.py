@@ -25,7 +25,7 @@ def toy_generator():
 
 def test_names_are_keyed_by_task(toy_generator):
     assert list_models("classify") == ["cnn", "efficientnet_lite0", "efficientnet_v2_l", "efficientnet_v2_s"]
-    assert list_models("generate") == ["toy_gen"] and list_models("segment") == []
+    assert list_models("generate") == ["ae", "cvae", "dcgan", "toy_gen", "vae"] and list_models("segment") == []
     assert toy_generator in list_models() and model_task("cnn") == "classify"
     with pytest.raises(ValueError, match="unknown task 'paint'.*classify, generate, segment"):
         list_models("paint")
@@ -34,6 +34,7 @@ def test_names_are_keyed_by_task(toy_generator):
         create_model("toy_gen", task="classify")
     with pytest.raises(ValueError, match="valid names for segment: none registered yet"):
         create_model("unet", task="segment")
+    assert "toy_gen" not in list_models("classify")
     with pytest.raises(ValueError, match="registered twice"):
         register_model("cnn", task="segment")(lambda: nn.Identity())
     with pytest.raises(ValueError, match="unknown task"):

@@ -185,3 +185,24 @@ def test_sampling_api_is_seeded(world):
     assert torch.equal(a, b) and not torch.equal(a, c) and labels.tolist() == list(range(7))
     cold, _ = sample(model, info, 7, seed=1, temperature=0.1)
     assert (cold - a).abs().mean() > 0  # temperature changes the draw
+
+
+def test_interrupted_dcgan_run_resumes_from_the_cli(world, tmp_path, capsys):
+    from tslib.errors import TrainingInterrupted
+
+    root, _ = world
+    cfg = GenerateConfig(manifest=str(root / "prep"), model="dcgan", conditional=True, img_size=16, width=4,
+                         latent_dim=8, limit_per_class=4, eval_samples=8,
+                         train=TrainConfig(epochs=2, batch_size=8, num_workers=0, progress=False))
+
+    def stop(info):
+        raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train_generator(cfg, tmp_path / "gan", callbacks=[stop])
+    assert not (tmp_path / "gan" / "model.pt").exists()
+    assert main(["train", "--resume", str(tmp_path / "gan")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("test FID (Lite0 ImageNet features): ")
+    history = (tmp_path / "gan" / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2"]

@@ -145,7 +145,8 @@ def latent_explorer(model, info: dict, images: Tensor | None = None, labels: Ten
         for d, s in zip(dims, sliders):
             z[0, d] += s.value * float(var[d].sqrt())
         label = torch.tensor([info["classes"].index(picker.value)], device=device) if picker else None
-        img = model.eval().decode(z.to(device), label)[0].float().clamp(0, 1).cpu()
+        with torch.no_grad():
+            img = model.eval().decode(z.to(device), label)[0].float().clamp(0, 1).cpu()
         out.clear_output(wait=True)
         with out:
             fig, ax = plt.subplots(figsize=(3, 3))

@@ -99,9 +99,8 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path, n: int =
     classifier, cls_info = load_run(classifier_run, str(dev))
     classes = info["classes"]
     real, real_labels = real_images(cfg, "test", classes, n)
-    per_class = -(-len(real) // len(classes))
     if model.conditional:
-        asked = (torch.arange(len(classes)).repeat_interleave(per_class))[: len(real)]
+        asked = (torch.arange(len(real)) % len(classes)).sort().values  # every class, as evenly as n allows
         fake = torch.cat([sample(model, info, int((asked == c).sum()), classes[c], seed=seed + c)[0]
                           for c in range(len(classes)) if (asked == c).any()])
     else:

@@ -81,7 +81,8 @@ def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 
     f_real, f_fake = extract(real, features), extract(fake, features)
     dim = f_real.shape[1]
     fid = FrechetInceptionDistance(feature=_Precomputed(dim), normalize=True).double()
-    k = min(subset_size, len(real), len(fake))
+    # Subsets of at most half of each set, so the KID std over subsets measures something.
+    k = max(2, min(subset_size, len(real) // 2, len(fake) // 2))
     kid = KernelInceptionDistance(feature=_Precomputed(dim), normalize=True, subset_size=k, subsets=50)
     for metric in (fid, kid):
         metric.update(f_real, real=True)
