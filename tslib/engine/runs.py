@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..config import from_dict, runtime_fields, to_dict
-from ..errors import CheckpointError, RunFolderError, TrainingInterrupted
-from ..utils import atomic_save, atomic_write_text, resolve_device
+from ..errors import CheckpointError, RunFolderError, TrainingInterrupted, check_out_dir
+from ..utils import atomic_save, atomic_write_text, resolve_device, seed_everything
 from .checkpoint import read_torch_file
 from .loop import FitResult
 
@@ -29,6 +29,17 @@ def resolve_resume(run_dir: str | Path, resume: bool | str) -> bool:
     if resume == "auto":
         return (Path(run_dir) / "last.pt").is_file()
     return bool(resume)
+
+
+def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Path, bool, torch.device]:
+    """What every task's ``train`` does first: check the run folder, resolve ``resume="auto"``, refuse to resume a
+    run trained with another config, seed everything and pick the device. Returns (run_dir, resume, device)."""
+    run_dir = check_out_dir(run_dir)
+    resume = resolve_resume(run_dir, resume)
+    if resume:
+        check_resumable(run_dir, config)
+    seed_everything(config.train.seed)
+    return run_dir, resume, resolve_device(config.train.device)
 
 
 def write_run_info(run_dir: str | Path, task: str, config: Any, **info: Any) -> dict:

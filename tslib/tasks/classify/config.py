@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import from_dict, setting, validate
+from ...config import check_task_config, from_dict, setting
 from ...engine.config import TrainConfig
 
 
@@ -35,14 +35,7 @@ class ClassifyConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.train, dict):  # from JSON
-            self.train = from_dict(TrainConfig, self.train)
-        validate(self)
-        from ...models import check_model_name  # here, not at import: the CLI's --help stays fast
-
-        check_model_name(self.model, "classify")
-        if not self.manifest:
-            raise ValueError("ClassifyConfig needs manifest= (the folder or manifest.csv written by `prepare`)")
+        check_task_config(self, "classify")
         if self.unfreeze_after is not None and self.unfreeze_after >= self.train.epochs:
             raise ValueError(f"unfreeze-after ({self.unfreeze_after}) must be below epochs ({self.train.epochs}): "
                              "it is the number of head-only epochs before fine-tuning")

@@ -15,9 +15,7 @@ from torch.utils.data import DataLoader
 
 from ...data.datasets import LandscapeDataset, resolve_manifest
 from ...engine import fit, load_checkpoint, runs
-from ...errors import check_out_dir
 from ...models import create_model
-from ...utils import resolve_device, seed_everything
 from .config import ClassifyConfig
 from .data import preprocessing, run_datasets, run_loader
 from .evaluate import evaluate_run
@@ -60,12 +58,7 @@ def train_classifier(
     ``resume``: True continues from ``run_dir/last.pt``; "auto" does so when it exists (what a notebook cell
     that may be re-run wants). Resuming checks that the run folder was trained with the same config.
     """
-    run_dir = check_out_dir(run_dir)
-    resume = runs.resolve_resume(run_dir, resume)
-    if resume:
-        runs.check_resumable(run_dir, cfg)
-    seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
+    run_dir, resume, device = runs.start_run(run_dir, cfg, resume)
     classes = LandscapeDataset(cfg.manifest, "train").classes
     model = create_model(cfg.model, len(classes), pretrained=cfg.pretrained, freeze=cfg.frozen_phase,
                          hidden=cfg.hidden, dropout=cfg.dropout, weights_path=cfg.weights_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import from_dict, setting, validate
+from ...config import check_task_config, from_dict, setting
 from ...engine.config import TrainConfig
 
 #: Defaults per model where the model families differ (pytorch/examples' DCGAN uses a 100-d latent, width 64).
@@ -35,14 +35,7 @@ class GenerateConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=16, lr=3e-3, schedule="none"))
 
     def __post_init__(self) -> None:
-        if isinstance(self.train, dict):  # from JSON
-            self.train = from_dict(TrainConfig, self.train)
-        validate(self)
-        from ...models import check_model_name  # here, not at import: the CLI's --help stays fast
-
-        check_model_name(self.model, "generate")
-        if not self.manifest:
-            raise ValueError("GenerateConfig needs manifest= (the folder or manifest.csv written by `prepare`)")
+        check_task_config(self, "generate")
 
     @classmethod
     def from_dict(cls, data: dict) -> GenerateConfig:

@@ -11,9 +11,7 @@ from pathlib import Path
 
 from ...data.datasets import LandscapeDataset
 from ...engine import fit, load_checkpoint, runs
-from ...errors import check_out_dir
 from ...models import create_model
-from ...utils import resolve_device, seed_everything
 from .config import GenerateConfig
 from .data import run_datasets, run_loader
 from .evaluate import split_metrics
@@ -31,12 +29,7 @@ def train_generator(cfg: GenerateConfig, run_dir: str | Path, resume: bool | str
                     callbacks: Sequence[Callable[[dict], None]] = ()) -> dict:
     """Train, keep the best epoch (autoencoders: lowest val loss; DCGAN: the last), export ``model.pt`` and
     evaluate on val and test; returns the metrics dict."""
-    run_dir = check_out_dir(run_dir)
-    resume = runs.resolve_resume(run_dir, resume)
-    if resume:
-        runs.check_resumable(run_dir, cfg)
-    seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
+    run_dir, resume, device = runs.start_run(run_dir, cfg, resume)
     classes = LandscapeDataset(cfg.manifest, "train").classes
     data = run_datasets(cfg, classes)
     model = create_model(cfg.model, task="generate", **cfg.model_kwargs(len(classes)))
