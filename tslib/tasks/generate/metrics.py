@@ -9,6 +9,7 @@ FIDs in different feature spaces are not comparable.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -83,7 +84,9 @@ def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 
     fid = FrechetInceptionDistance(feature=_Precomputed(dim), normalize=True).double()
     # Subsets of at most half of each set, so the KID std over subsets measures something.
     k = max(2, min(subset_size, len(real) // 2, len(fake) // 2))
-    kid = KernelInceptionDistance(feature=_Precomputed(dim), normalize=True, subset_size=k, subsets=50)
+    with warnings.catch_warnings():  # "will save all extracted features": a few thousand vectors at most here
+        warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+        kid = KernelInceptionDistance(feature=_Precomputed(dim), normalize=True, subset_size=k, subsets=50)
     for metric in (fid, kid):
         metric.update(f_real, real=True)
         metric.update(f_fake, real=False)
