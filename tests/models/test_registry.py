@@ -25,15 +25,15 @@ def toy_generator():
 
 def test_names_are_keyed_by_task(toy_generator):
     assert list_models("classify") == ["cnn", "efficientnet_lite0", "efficientnet_v2_l", "efficientnet_v2_s"]
-    assert list_models("generate") == ["ae", "cvae", "dcgan", "toy_gen", "vae"] and list_models("segment") == []
+    assert list_models("generate") == ["ae", "cvae", "dcgan", "toy_gen", "vae"] and list_models("segment") == ["unet"]
     assert toy_generator in list_models() and model_task("cnn") == "classify"
     with pytest.raises(ValueError, match="unknown task 'paint'.*classify, generate, segment"):
         list_models("paint")
     with pytest.raises(ValueError, match=r"unknown model 'toy_gen' for task classify \('toy_gen' is a generate"
                                          r" model\); valid names for classify: cnn, efficientnet_lite0"):
         create_model("toy_gen", task="classify")
-    with pytest.raises(ValueError, match="valid names for segment: none registered yet"):
-        create_model("unet", task="segment")
+    with pytest.raises(ValueError, match="unknown model 'segformer' for task segment; valid names for segment: unet"):
+        create_model("segformer", task="segment")
     assert "toy_gen" not in list_models("classify")
     with pytest.raises(ValueError, match="registered twice"):
         register_model("cnn", task="segment")(lambda: nn.Identity())
