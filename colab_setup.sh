@@ -3,6 +3,7 @@
 #   bash colab_setup.sh            install requirements + tslib, download the Kaggle data if credentials exist
 #   bash colab_setup.sh --dev      also install the test tools (pytest, nbmake, ruff, scikit-image)
 #   bash colab_setup.sh --no-data  skip the download
+#   bash colab_setup.sh --landcover also download Landcover.ai v1 (~1.5 GB, public) and cut it into tiles
 # Colab: installs into Colab's Python; requirements.txt's torch range admits Colab's preinstalled torch, so it is
 # kept. Elsewhere: uses the active virtualenv, or creates ./.venv next to this script.
 # Data goes to $TSLIB_DATA (default ./data). Without Kaggle credentials it says so in one line and the notebooks
@@ -11,11 +12,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dev=0
 data=1
+landcover=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --no-data) data=0 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --landcover) landcover=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "colab_setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,5 +41,10 @@ echo "installing $(basename "$req") into $("$py" -c 'import sys; print(sys.prefi
 if [ "$data" = 1 ]; then
   export TSLIB_DATA="${TSLIB_DATA:-$here/data}"
   "$py" -m tslib download --allow-missing
+fi
+if [ "$landcover" = 1 ]; then
+  export TSLIB_DATA="${TSLIB_DATA:-$here/data}"
+  "$py" -m tslib download --dataset landcover
+  "$py" -m tslib prepare-landcover --root "$TSLIB_DATA/landcover"
 fi
 echo "ready: $py -m tslib --help"

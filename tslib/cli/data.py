@@ -38,11 +38,28 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from ..errors import check_out_dir
 
     out = check_out_dir(data_root(args.out))
-    if find_credentials() is None:
+    if "landcover" in args.datasets:  # a public zip: no credentials needed
+        from ..data.landcover import download_landcover
+
+        print(f"landcover: {download_landcover(out)}")
+    kaggle = [d for d in args.datasets if d != "landcover"]
+    if kaggle and find_credentials() is None:
         print(NO_CREDENTIALS)
         return 0 if args.allow_missing else 2
-    for name in args.datasets:
+    for name in kaggle:
         print(f"{name}: {download(name, out, force=args.force)}")
+    return 0
+
+
+def _cmd_prepare_landcover(args: argparse.Namespace) -> int:
+    from ..data.landcover import prepare_landcover
+
+    report = prepare_landcover(args.root, progress=not args.quiet)
+    print(f"tiles written {report['written']}, already there {report['skipped_existing']}, in {report['root']}/output")
+    for name, counts in report["splits"].items():
+        print(f"{name}: {counts['tiles']} of {counts['listed']} listed tiles present")
+    for problem in report["unreadable"]:
+        print(f"skipped: {problem}")
     return 0
 
 
@@ -75,10 +92,16 @@ def add_data_commands(sub) -> None:
 
     p = sub.add_parser("download", help="download the Kaggle datasets into $TSLIB_DATA (needs credentials)")
     p.add_argument("--out", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
-    p.add_argument("--datasets", nargs="+", default=["intel", "landscape"], choices=["intel", "landscape"])
+    p.add_argument("--datasets", "--dataset", nargs="+", default=["intel", "landscape"],
+                   choices=["intel", "landscape", "landcover"], help="landcover: Landcover.ai v1 (public, ~1.5 GB)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--allow-missing", action="store_true", help="exit 0 when there are no credentials")
     p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("prepare-landcover", help="cut Landcover.ai orthophotos into 512 px tiles (official procedure)")
+    p.add_argument("--root", required=True, type=Path, help="the Landcover.ai folder (images/, masks/, *.txt)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_prepare_landcover)
 
     p = sub.add_parser("notebooks", help="the main job: execute the notebook series into a runs folder")
     p.add_argument("--out", type=Path, default=Path("runs/notebooks"))
