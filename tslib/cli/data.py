@@ -16,6 +16,15 @@ def _positive(text: str) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from ..data.workspace import PROCEDURAL_TAG, write_procedural
 
+    if args.aerial:
+        from ..data.aerial import write_aerial
+
+        side = args.size or 2048
+        root = write_aerial(args.out, n_images=args.maps, height=side, width=side, seed=args.seed)
+        print(f"PROCEDURAL aerial maps in the Landcover.ai layout: wrote {root}")
+        print(f"next: python -m tslib prepare-landcover --root {root}")
+        return 0
+
     paths = write_procedural(args.out, per_class=args.per_class, size=args.size, seed=args.seed)
     print(f"{PROCEDURAL_TAG}: wrote {paths['intel']} and {paths['landscape']}")
     print(f"next: python -m tslib prepare --intel {paths['intel']} --landscape {paths['landscape']} --out DIR")
@@ -78,6 +87,8 @@ def add_data_commands(sub) -> None:
     p.add_argument("--per-class", type=_positive, default=60, help="images per class per source (default 60)")
     p.add_argument("--size", type=_positive, default=None, help="image size (default: 150 Intel, 224 Landscape)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aerial", action="store_true", help="procedural aerial maps in the Landcover.ai layout instead")
+    p.add_argument("--maps", type=_positive, default=4, help="--aerial: orthophotos to draw (default 4, 2048 px)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("prepare", help="index, deduplicate and split the datasets into DIR/manifest.csv")
