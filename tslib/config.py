@@ -134,5 +134,5 @@ def check_task_config(obj: Any, task: str) -> None:
         obj.train = from_dict(TrainConfig, obj.train)
     validate(obj)
     check_model_name(obj.model, task)
-    if not obj.manifest:
+    if hasattr(obj, "manifest") and not obj.manifest:
         raise ValueError(f"{type(obj).__name__} needs manifest= (the folder or manifest.csv written by `prepare`)")

@@ -1,0 +1,110 @@
+"""Segmentation: honest mIoU by hand, ignored pixels never count, data errors name the file, the UNet learns the
+procedural aerial maps, and `train --task segment` / `evaluate` work on both data sources."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tslib.cli import main
+from tslib.data.aerial import write_aerial
+from tslib.data.landcover import prepare_landcover
+from tslib.engine import TrainConfig
+from tslib.tasks.segment import SegmentationDataset, SegmentConfig, train_segmenter
+from tslib.tasks.segment.data import segmentation_transform
+from tslib.tasks.segment.metrics import confusion, segmentation_metrics
+
+
+def test_miou_by_hand_and_ignore_index():
+    target = torch.tensor([[0, 0, 1, 1], [0, 2, 2, 255]])
+    preds = torch.tensor([[0, 1, 1, 1], [0, 2, 0, 1]])
+    m = segmentation_metrics(confusion(preds, target, 3, ignore_index=255), ["a", "b", "c"])
+    # class a: tp 2, fp 1, fn 1 -> 2/4; b: tp 2, fp 1, fn 0 -> 2/3; c: tp 1, fp 0, fn 1 -> 1/2
+    assert m["per_class_iou"] == pytest.approx({"a": 0.5, "b": 2 / 3, "c": 0.5})
+    assert m["miou"] == pytest.approx((0.5 + 2 / 3 + 0.5) / 3)  # macro: the mean of per-class IoUs
+    assert m["pixel_accuracy"] == pytest.approx(5 / 7) and m["pixels"] == 7  # the 255 pixel is not counted
+    absent = segmentation_metrics(confusion(torch.zeros(4), torch.zeros(4), 2), ["x", "y"])
+    assert absent["per_class_iou"] == {"x": 1.0, "y": None} and absent["miou"] == 1.0
+
+
+def _folder(tmp_path, n=12, size=(40, 48), palette=True):
+    colours = {"bg": "#000000", "house": [255, 0, 0]}
+    for i in range(n):
+        img = np.random.default_rng(i).integers(0, 255, (*size, 3), dtype=np.uint8)
+        mask = np.zeros(size, np.uint8)
+        mask[5:20, 10:30] = 1
+        (tmp_path / "img").mkdir(parents=True, exist_ok=True), (tmp_path / "msk").mkdir(exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "img" / f"tile{i}.jpg")
+        out = np.stack([mask * 255, np.zeros_like(mask), np.zeros_like(mask)], -1) if palette else mask
+        Image.fromarray(out).save(tmp_path / "msk" / f"tile{i}.png")
+    (tmp_path / "palette.json").write_text(json.dumps(colours))
+    return tmp_path / "img", tmp_path / "msk", tmp_path / "palette.json"
+
+
+def test_folder_dataset_pairs_decodes_and_reports_bad_files(tmp_path):
+    images, masks, palette = _folder(tmp_path)
+    splits = {s: SegmentationDataset(s, segmentation_transform(32, s == "train"), images=images, masks=masks,
+                                     palette=palette) for s in ("train", "val", "test")}
+    assert sum(len(d) for d in splits.values()) == 12 and splits["train"].classes == ["bg", "house"]
+    sample = splits["train"][0]
+    assert sample["image"].shape == (3, 32, 32) and sample["mask"].shape == (32, 32)
+    assert sample["mask"].dtype == torch.long and set(sample["mask"].unique().tolist()) <= {0, 1}
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(images / "orphan.jpg")
+    with pytest.raises(FileNotFoundError, match="orphan.jpg"):
+        SegmentationDataset("train", images=images, masks=masks, palette=palette)
+    (images / "orphan.jpg").unlink()
+    bad = np.zeros((40, 48, 3), np.uint8)
+    bad[0, 0] = (0, 255, 0)
+    name = splits["val"].pairs[0][1]
+    Image.fromarray(bad).save(name)
+    with pytest.raises(ValueError, match=rf"{name.name}: colours not in the palette: #00FF00"):
+        splits["val"][0]
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(name)
+    with pytest.raises(ValueError, match=rf"{name.name}: mask is 10x10, image is 48x40"):
+        splits["val"][0]
+
+
+@pytest.fixture(scope="module")
+def aerial(tmp_path_factory):
+    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1536, seed=4)
+    prepare_landcover(root, progress=False)
+    return root
+
+
+@pytest.mark.slow
+def test_unet_learns_the_procedural_aerial_maps(aerial, tmp_path):
+    cfg = SegmentConfig(landcover=str(aerial), img_size=128, depth=3, width=16,
+                        train=TrainConfig(epochs=12, batch_size=4, lr=3e-3, num_workers=0, progress=False))
+    metrics = train_segmenter(cfg, tmp_path / "run")
+    with open(tmp_path / "run" / "history.csv") as f:
+        first = float(next(csv.DictReader(f))["val_miou"])
+    assert metrics["test"]["miou"] > 0.5 and metrics["test"]["miou"] > first, metrics["test"]["per_class_iou"]
+    assert set(metrics["test"]) >= {"miou", "per_class_iou", "pixel_accuracy", "confusion"}
+    assert len(metrics["test"]["confusion"]) == 5
+
+
+def test_segment_cli_on_both_sources(aerial, tmp_path, capsys):
+    rc = main(["train", "--task", "segment", "--landcover", str(aerial), "--epochs", "1", "--img-size", "64",
+               "--depth", "2", "--width", "8", "--workers", "0", "--no-progress", "--out", str(tmp_path / "lc")])
+    assert rc == 0 and capsys.readouterr().out.strip().splitlines()[-1].startswith("test mIoU: ")
+    assert main(["evaluate", "--run", str(tmp_path / "lc"), "--split", "val", "--tta"]) == 0
+    assert "val_tta" in json.loads((tmp_path / "lc" / "metrics.json").read_text())
+    images, masks, palette = _folder(tmp_path / "own", n=14)
+    rc = main(["train", "--task", "segment", "--images", str(images), "--masks", str(masks), "--palette",
+               str(palette), "--ignore-index", "255", "--epochs", "1", "--img-size", "32", "--depth", "2",
+               "--width", "8", "--workers", "0", "--no-progress", "--out", str(tmp_path / "own_run")])
+    assert rc == 0
+    capsys.readouterr()
+    for argv, needle in ((["train", "--task", "segment", "--out", str(tmp_path / "x")], "--landcover DIR"),
+                         (["train", "--task", "segment", "--images", str(images), "--out", str(tmp_path / "x")],
+                          "go together"),
+                         (["train", "--task", "segment", "--landcover", str(tmp_path / "none"), "--out",
+                           str(tmp_path / "x")], "Landcover.ai layout")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err

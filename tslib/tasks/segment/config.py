@@ -1,0 +1,40 @@
+"""``SegmentConfig``: everything a segmentation run depends on, saved in ``run.json`` and restored on resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...config import check_task_config, from_dict, setting
+from ...engine.config import TrainConfig
+
+
+@dataclass
+class SegmentConfig:
+    """Data (Landcover.ai tiles, or a folder of images and masks), model and loss settings; ``train`` holds the
+    engine's."""
+
+    landcover: str | None = setting(None, "Landcover.ai folder after `prepare-landcover` (output/ + lists)")
+    images: str | None = setting(None, "your own data: a folder of images ...")
+    masks: str | None = setting(None, "... and a folder of masks matched by file stem")
+    palette: str | None = setting(None, "JSON palette for colour-coded masks ({class: '#RRGGBB'}, order = index)")
+    ignore_index: int | None = setting(None, "mask value to ignore in loss and metrics (e.g. 255)", min=0, max=255)
+    model: str = setting("unet", "segmenter (tslib.models.list_models('segment'))")
+    img_size: int = setting(256, "training crop / evaluation size in pixels", min=32, max=2048)
+    depth: int = setting(4, "UNet down/up steps", min=1, max=7)
+    width: int = setting(32, "UNet channels at the first level (the study: 64)", min=4)
+    dice_weight: float = setting(0.0, "weight of the soft Dice loss added to cross-entropy", min=0.0)
+    class_weights: bool = setting(False, "median-frequency class weights in the cross-entropy")
+    limit_tiles: int | None = setting(None, "train/val tiles at most (the test split is always complete)", min=1)
+    augment: bool = setting(True, "flips, 90-degree rotations, random crops with scale jitter, colour jitter")
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8, lr=1e-3))
+
+    def __post_init__(self) -> None:
+        check_task_config(self, "segment")
+        if bool(self.landcover) == bool(self.images or self.masks):
+            raise ValueError("give --landcover DIR, or --images DIR with --masks DIR (one data source)")
+        if (self.images is None) != (self.masks is None):
+            raise ValueError("--images and --masks go together")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SegmentConfig:
+        return from_dict(cls, data)

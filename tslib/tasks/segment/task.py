@@ -1,0 +1,61 @@
+"""``SegmentationTask``: cross-entropy (optional class weights) plus optional soft Dice; mIoU on validation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from ...engine.loop import SupervisedTask
+from ...utils import to_device
+from .metrics import confusion, segmentation_metrics
+
+
+def soft_dice_loss(logits: Tensor, target: Tensor, ignore_index: int | None = None) -> Tensor:
+    """1 - mean over classes of the soft Dice coefficient; ignored pixels do not count."""
+    probs = logits.softmax(1)
+    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
+    onehot = F.one_hot(torch.where(valid, target, 0), logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    w = valid.unsqueeze(1).to(probs.dtype)
+    inter = (probs * onehot * w).sum((0, 2, 3))
+    denom = ((probs + onehot) * w).sum((0, 2, 3))
+    return 1 - ((2 * inter + 1) / (denom + 1)).mean()
+
+
+class SegmentationTask(SupervisedTask):
+    monitor = "val_miou"
+    mode = "max"
+
+    def __init__(self, classes: list[str], ignore_index: int | None = None, class_weights: Tensor | None = None,
+                 dice_weight: float = 0.0) -> None:
+        self.classes, self.ignore_index = classes, ignore_index
+        self.class_weights, self.dice_weight = class_weights, dice_weight
+
+    def _loss(self, logits: Tensor, mask: Tensor) -> Tensor:
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device, torch.float32)
+        ignore = -100 if self.ignore_index is None else self.ignore_index
+        loss = F.cross_entropy(logits, mask, weight=weight, ignore_index=ignore)
+        if self.dice_weight:
+            loss = loss + self.dice_weight * soft_dice_loss(logits, mask, self.ignore_index)
+        return loss
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[Tensor, dict]:
+        logits = model(batch["image"]).float()
+        loss = self._loss(logits, batch["mask"])
+        valid = batch["mask"] != (-100 if self.ignore_index is None else self.ignore_index)
+        acc = ((logits.argmax(1) == batch["mask"]) & valid).sum() / valid.sum().clamp(min=1)
+        return loss, {"pixel_acc": acc.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+        conf = torch.zeros(len(self.classes), len(self.classes), dtype=torch.long)
+        loss_sum, n = 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, device)
+            logits = model(batch["image"]).float()
+            loss_sum += self._loss(logits, batch["mask"]).item() * len(logits)
+            n += len(logits)
+            conf += confusion(logits.argmax(1), batch["mask"], len(self.classes), self.ignore_index)
+        m = segmentation_metrics(conf, self.classes)
+        return {"val_loss": loss_sum / max(1, n), "val_miou": m["miou"], "val_pixel_acc": m["pixel_accuracy"]}

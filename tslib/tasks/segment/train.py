@@ -1,0 +1,58 @@
+"""Training a segmenter end to end: data (checked up front), UNet, the engine, export, val/test metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...data.loaders import make_loader
+from ...engine import fit, load_checkpoint, runs
+from ...models import create_model
+from .config import SegmentConfig
+from .data import config_dataset, infer_classes
+from .evaluate import evaluate_run
+from .task import SegmentationTask
+
+
+def median_frequency_weights(pixels: np.ndarray) -> torch.Tensor:
+    """w_c = median(freq) / freq_c over classes present (absent classes get 0)."""
+    freq = pixels / max(1, pixels.sum())
+    present = freq > 0
+    w = np.zeros_like(freq)
+    w[present] = np.median(freq[present]) / freq[present]
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str = False,
+                    callbacks: Sequence[Callable[[dict], None]] = ()) -> dict:
+    """Train, keep the best epoch by val mIoU, export ``model.pt``, evaluate val and test; returns metrics."""
+    run_dir, resume, device = runs.start_run(run_dir, cfg, resume)
+    train = config_dataset(cfg, "train", train=True)
+    classes = train.classes or infer_classes(train)
+    train.classes = classes
+    data = {"train": train, "val": config_dataset(cfg, "val", classes=classes)}
+    try:
+        data["test"] = config_dataset(cfg, "test", classes=classes)
+    except ValueError as e:
+        if "is empty" not in str(e):
+            raise
+    pixels = train.class_pixels()  # reads every training mask once: a bad mask is reported before training
+    model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_run_info(run_dir, "segment", cfg, model=model.spec, classes=classes,
+                        colours=None if train.colours is None else np.asarray(train.colours).tolist(),
+                        class_pixels=pixels.tolist())
+    task = SegmentationTask(classes, cfg.ignore_index, median_frequency_weights(pixels) if cfg.class_weights else None,
+                            cfg.dice_weight)
+    t = cfg.train
+    loaders = [make_loader(data[s], t.batch_size, train=s == "train", seed=t.seed, num_workers=t.num_workers,
+                           device=device) for s in ("train", "val")]
+    result = fit(model, task, *loaders, t, run_dir, callbacks=callbacks, resume=resume, meta={"classes": classes},
+                 extra_config={"segment": runs.to_dict(cfg)})
+    runs.require_completed(result, run_dir)
+    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    runs.save_model(run_dir, model, classes=classes)
+    return evaluate_run(run_dir, [s for s in ("val", "test") if s in data], model=model)
