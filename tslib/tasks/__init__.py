@@ -33,6 +33,15 @@ class TaskSpec:
     splits: tuple[str, ...] = ("train", "val", "test")
     extras: dict = field(default_factory=dict)
 
+    @classmethod
+    def of_package(cls, package: str, name: str, help: str, config_cls: type, train_fn: str) -> TaskSpec:
+        """The spec of a task package laid out by convention: ``train.<train_fn>``, ``evaluate.evaluate_run``,
+        ``cli.format_metrics`` and ``cli.add_commands``, each imported on first use."""
+        return cls(name=name, help=help, config_cls=config_cls, train=lazy(f"{package}.train", train_fn),
+                   evaluate=lazy(f"{package}.evaluate", "evaluate_run"),
+                   format_metrics=lazy(f"{package}.cli", "format_metrics"),
+                   add_commands=lazy(f"{package}.cli", "add_commands"))
+
 
 def lazy(module: str, name: str) -> Callable[..., Any]:
     """A function that imports ``module.name`` on its first call: task specs name their entry points without

@@ -6,7 +6,7 @@ importing torchvision, timm and torchmetrics.
 
 from __future__ import annotations
 
-from .. import TaskSpec, lazy, lazy_exports
+from .. import TaskSpec, lazy_exports
 from .config import ClassifyConfig
 
 _LAZY = {
@@ -32,7 +32,4 @@ __all__ = ["SPEC", "ClassifyConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec(name="classify", help="landscape classification (7 classes)", config_cls=ClassifyConfig,
-                train=lazy(f"{__name__}.train", "train_classifier"), evaluate=lazy(f"{__name__}.evaluate", "evaluate_run"),
-                format_metrics=lazy(f"{__name__}.cli", "format_metrics"),
-                add_commands=lazy(f"{__name__}.cli", "add_commands"))
+SPEC = TaskSpec.of_package(__name__, "classify", "landscape classification (7 classes)", ClassifyConfig, train_fn="train_classifier")

@@ -5,7 +5,7 @@ Names are imported on first use (PEP 562), so the CLI starts without importing t
 
 from __future__ import annotations
 
-from .. import TaskSpec, lazy, lazy_exports
+from .. import TaskSpec, lazy_exports
 from .config import GenerateConfig
 
 _LAZY = {
@@ -29,7 +29,4 @@ __all__ = ["SPEC", "GenerateConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec(name="generate", help="landscape generation (AE, VAE, cVAE, DCGAN)", config_cls=GenerateConfig,
-                train=lazy(f"{__name__}.train", "train_generator"), evaluate=lazy(f"{__name__}.evaluate", "evaluate_run"),
-                format_metrics=lazy(f"{__name__}.cli", "format_metrics"),
-                add_commands=lazy(f"{__name__}.cli", "add_commands"))
+SPEC = TaskSpec.of_package(__name__, "generate", "landscape generation (AE, VAE, cVAE, DCGAN)", GenerateConfig, train_fn="train_generator")
