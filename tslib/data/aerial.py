@@ -8,13 +8,13 @@ woodland blobs, water bodies, roads as curved strokes and buildings as rectangle
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import check_out_dir
 from .landcover import TILE
+from .manifest import hash_split
 
 BACKGROUND, BUILDING, WOODLAND, WATER, ROAD = range(5)
 #: A file of this name marks a folder of procedural aerial maps (figures label them as such).
@@ -63,11 +63,6 @@ def aerial_scene(height: int, width: int, seed: int = 0, index: int = 0) -> tupl
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
-def _split(name: str, seed: int) -> str:
-    u = int(hashlib.sha256(f"{seed}:{name}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "train" if u < 0.70 else "val" if u < 0.85 else "test"
-
-
 def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: int = 2048, seed: int = 0) -> Path:
     """Write ``n_images`` procedural orthophotos, their masks and the three tile lists under ``out``."""
     import cv2
@@ -88,7 +83,7 @@ def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: 
             for c in range(cols):
                 k = r * -(-width // TILE) + c  # grid positions count the dropped edge column too
                 tile = f"{name}_{k}"
-                lists[_split(tile, seed)].append(tile)
+                lists[hash_split(tile, seed)].append(tile)
     for split, names in lists.items():
         (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
     (out / AERIAL_MARKER).write_text("PROCEDURAL aerial maps (tslib), not real orthophotos\n")

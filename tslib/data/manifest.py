@@ -136,6 +136,13 @@ def _order_key(seed: int, digest: str) -> str:
     return hashlib.sha256(f"{seed}:{digest}".encode()).hexdigest()
 
 
+def hash_split(key: str, seed: int = 0) -> str:
+    """"train", "val" or "test" (70/15/15) from a seeded hash of ``key``: the same name lands in the same split on
+    any machine, whatever the listing order (for sets without per-class lists, e.g. segmentation tiles)."""
+    u = int(_order_key(seed, key)[:8], 16) / 0xFFFFFFFF
+    return "train" if u < 0.70 else "val" if u < 0.85 else "test"
+
+
 def assign_splits(
     entries: list[Entry], seed: int = 0, official_test: bool = False, fractions: Sequence[float] = DEFAULT_FRACTIONS
 ) -> list[Entry]:

@@ -124,8 +124,6 @@ def load_checkpoint(
     pass ``False`` only for trusted files that hold arbitrary Python objects in ``extra``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (expected a file written by save_checkpoint)")
     ckpt = read_torch_file(path, map_location, weights_only, what="checkpoint")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"{path}: not a tslib checkpoint (no 'model' entry)")

@@ -26,7 +26,17 @@ def format_metrics(metrics: dict) -> list[str]:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .sampling import interpolate, load_generator, load_images, reconstruct, sample, save_images
+    import torch
+
+    from .sampling import (
+        class_labels,
+        interpolate,
+        load_generator,
+        load_images,
+        reconstruct,
+        sample,
+        save_images,
+    )
 
     model, info = load_generator(args.run, args.device)
     size = info["img_size"]
@@ -34,21 +44,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         images = load_images(args.reconstruct, size)
         labels = None
         if model.conditional:
-            from .sampling import class_labels
-
             if args.class_name is None:
                 raise ValueError("a conditional model reconstructs with a class: add --class NAME")
             labels = class_labels(info, len(images), args.class_name)
         recons = reconstruct(model, images, labels)
         names = [f"{Path(p).stem}_recon" for p in args.reconstruct]
         paths = save_images(recons, args.out, "reconstruction", names=names)
-        save_images(torch_cat_pairs(images, recons), args.out, "reconstruction_pairs", nrow=2)
+        pairs = torch.stack([images, recons], 1).flatten(0, 1)  # original, reconstruction: two grid columns
+        save_images(pairs, args.out, "reconstruction_pairs", nrow=2)
     elif args.interpolate:
         a, b = load_images(args.interpolate, size)
         label = None
         if model.conditional:
-            from .sampling import class_labels
-
             label = int(class_labels(info, 1, args.class_name)[0]) if args.class_name else 0
         paths = save_images(interpolate(model, a, b, args.steps, label), args.out, "interpolation", nrow=args.steps)
     else:
@@ -56,13 +63,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         paths = save_images(images, args.out, "sample")
     print(f"wrote {len(paths) - 1} images and {paths[-1]}")
     return 0
-
-
-def torch_cat_pairs(a, b):
-    """Interleave originals and reconstructions (two columns in the grid)."""
-    import torch
-
-    return torch.stack([a, b], 1).flatten(0, 1)
 
 
 def _cmd_evaluate_generator(args: argparse.Namespace) -> int:

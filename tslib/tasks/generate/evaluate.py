@@ -25,7 +25,7 @@ from .metrics import (
     lite0_features,
     reconstruction_metrics,
 )
-from .sampling import load_generator, sample
+from .sampling import load_generator, sample, sample_classes
 
 
 def real_images(cfg: GenerateConfig, split: str, classes: list[str], n: int | None = None) -> tuple[Tensor, Tensor]:
@@ -54,8 +54,7 @@ def split_metrics(model: nn.Module, cfg: GenerateConfig, split: str, classes: li
     real, labels = real_images(cfg, split, classes, cfg.eval_samples)
     info = {"classes": classes, "config": runs.to_dict(cfg)}
     # Conditional samples follow the real class mix, so FID compares like with like.
-    fake = torch.cat([sample(model, info, 1, classes[int(y)] if model.conditional else None, seed=i)[0]
-                      for i, y in enumerate(labels)]) if model.conditional else sample(model, info, len(real))[0]
+    fake = sample_classes(model, info, labels)[0] if model.conditional else sample(model, info, len(real))[0]
     return {**fid_kid(real, fake, (features or lite0_features()).to(device)), "n": len(real),
             "feature_space": LITE0_SPACE}
 
@@ -100,9 +99,8 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path, n: int =
     classes = info["classes"]
     real, real_labels = real_images(cfg, "test", classes, n)
     if model.conditional:
-        asked = (torch.arange(len(real)) % len(classes)).sort().values  # every class, as evenly as n allows
-        fake = torch.cat([sample(model, info, int((asked == c).sum()), classes[c], seed=seed + c)[0]
-                          for c in range(len(classes)) if (asked == c).any()])
+        # every class, as evenly as n allows
+        fake, asked = sample_classes(model, info, torch.arange(len(real)) % len(classes), seed)
     else:
         fake, asked = sample(model, info, len(real), seed=seed)[0], None
     out: dict = {"n": len(real), "feature_space": LITE0_SPACE, "model": cfg.model, "classifier": str(classifier_run)}

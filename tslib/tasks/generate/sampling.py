@@ -54,6 +54,16 @@ def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = N
     return images.float().clamp(0, 1).cpu(), labels
 
 
+def sample_classes(model: nn.Module, info: dict, labels: Tensor, seed: int = 0,
+                   temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """One sample per entry of ``labels`` (class indices), drawn one batch per class (seed ``seed + class``);
+    returned sorted by class, with the sorted labels."""
+    labels = labels.sort().values
+    images = [sample(model, info, int((labels == c).sum()), info["classes"][c], seed + c, temperature)[0]
+              for c in labels.unique().tolist()]
+    return torch.cat(images), labels
+
+
 def load_images(paths: Sequence[str | Path], size: int) -> Tensor:
     """Image files preprocessed as the generator's evaluation images (clear error for unreadable files)."""
     tf = generation_transform(size)

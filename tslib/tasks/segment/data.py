@@ -3,7 +3,6 @@ file stem, seeded split), with joint image/mask augmentation (torchvision.transf
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from ...data.imageio import is_hidden, is_image_name, load_rgb
 from ...data.landcover import CLASSES as LANDCOVER_CLASSES
 from ...data.landcover import PALETTE as LANDCOVER_PALETTE
 from ...data.landcover import find_landcover_root
+from ...data.manifest import hash_split
 from ...data.masks import load_mask, parse_palette
 from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...errors import MissingFilesError
@@ -34,11 +34,6 @@ def segmentation_transform(size: int, train: bool = False) -> v2.Compose:
         geo = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
     return v2.Compose([*geo, v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
                        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def _split_of(stem: str, seed: int) -> str:
-    u = int(hashlib.sha256(f"{seed}:{stem}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "train" if u < 0.70 else "val" if u < 0.85 else "test"
 
 
 class SegmentationDataset(Dataset):
@@ -99,7 +94,7 @@ class SegmentationDataset(Dataset):
                                     + ", ".join(str(imgs[s].name) for s in lonely[:3]))
         if not imgs:
             raise MissingFilesError(f"no images in {images}")
-        return [(imgs[s], msks[s]) for s in sorted(imgs) if _split_of(s, seed) == split]
+        return [(imgs[s], msks[s]) for s in sorted(imgs) if hash_split(s, seed) == split]
 
     def __len__(self) -> int:
         return len(self.pairs)
