@@ -53,7 +53,11 @@ def test_folder_dataset_pairs_decodes_and_reports_bad_files(tmp_path):
     assert sum(len(d) for d in splits.values()) == 12 and splits["train"].classes == ["bg", "house"]
     sample = splits["train"][0]
     assert sample["image"].shape == (3, 32, 32) and sample["mask"].shape == (32, 32)
-    assert sample["mask"].dtype == torch.long and set(sample["mask"].unique().tolist()) <= {0, 1}
+    # 40x48 images are one 48x48 tile: the 8 padded rows are labelled 255 (ignored), every other pixel a class
+    assert sample["mask"].dtype == torch.long and set(sample["mask"].unique().tolist()) <= {0, 1, 255}
+    tile = splits["val"][0]
+    assert tile["image"].shape == (3, 48, 48) and (tile["mask"][40:] == 255).all()
+    assert set(tile["mask"][:40].unique().tolist()) == {0, 1}
     Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(images / "orphan.jpg")
     with pytest.raises(FileNotFoundError, match="orphan.jpg"):
         SegmentationDataset("train", images=images, masks=masks, palette=palette)
@@ -62,11 +66,15 @@ def test_folder_dataset_pairs_decodes_and_reports_bad_files(tmp_path):
     bad[0, 0] = (0, 255, 0)
     name = splits["val"].pairs[0][1]
     Image.fromarray(bad).save(name)
+
+    def val():
+        return SegmentationDataset("val", images=images, masks=masks, palette=palette)
+
     with pytest.raises(ValueError, match=rf"{name.name}: colours not in the palette: #00FF00"):
-        splits["val"][0]
+        val()[0]
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(name)
     with pytest.raises(ValueError, match=rf"{name.name}: mask is 10x10, image is 48x40"):
-        splits["val"][0]
+        val()[0]
 
 
 @pytest.fixture(scope="module")

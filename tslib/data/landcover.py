@@ -93,11 +93,33 @@ def _write(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _tiles_present(image: Path, out_dir: Path, size: int) -> int:
+    """The number of full tiles of ``image`` when all of them are already in ``out_dir``, else 0 (size read from
+    the header only)."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings(), Image.open(image) as im:  # OpenCV's tifs make PIL warn about EXIF
+            warnings.simplefilter("ignore")
+            width, height = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+    cols = -(-width // size)
+    names = [f"{image.stem}_{r * cols + c}" for r in range(height // size) for c in range(width // size)]
+    ok = names and all((out_dir / f"{n}.jpg").is_file() and (out_dir / f"{n}_m.png").is_file() for n in names)
+    return len(names) if ok else 0
+
+
 def tile_orthophoto(image: Path, mask: Path, out_dir: Path, size: int = TILE) -> tuple[int, int]:
     """Cut one orthophoto and its mask into ``size`` tiles (the official procedure); returns (written, skipped
     because already there). Raises ``ValueError`` naming the file for an unreadable tif or mismatched sizes."""
     import cv2
 
+    done = _tiles_present(image, out_dir, size)
+    if done:  # a re-run: every tile is there, so the ~250 MB orthophoto is not decoded again
+        return 0, done
     img, msk = cv2.imread(str(image)), cv2.imread(str(mask))
     for path, arr in ((image, img), (mask, msk)):
         if arr is None:

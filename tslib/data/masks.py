@@ -95,3 +95,14 @@ def load_mask(path: str | Path, num_classes: int, palette: np.ndarray | None = N
     mask = arr.astype(np.int64)
     check_indices(mask, num_classes, str(path), ignore_index)
     return mask
+
+
+#: Colours for classes of index masks that come without a palette (matplotlib's tab20, as RGB).
+_TAB20 = ("1f77b4 aec7e8 ff7f0e ffbb78 2ca02c 98df8a d62728 ff9896 9467bd c5b0d5 8c564b c49c94 e377c2 f7b6d2 "
+          "7f7f7f c7c7c7 bcbd22 dbdb8d 17becf 9edae5").split()
+
+
+def default_palette(num_classes: int) -> np.ndarray:
+    """[C, 3] uint8 distinct colours for ``num_classes`` classes (tab20, repeated past 20)."""
+    return np.asarray([[int(h[i:i + 2], 16) for i in (0, 2, 4)] for h in (_TAB20 * (num_classes // 20 + 1))
+                       [:num_classes]], np.uint8)

@@ -114,3 +114,58 @@ def setup_data(
         report = prepare(manifest_dir, intel=intel, landscape=landscape, seed=seed, official_test=official_test).report
     report["procedural"] = report.get("procedural") or any(is_procedural(p) for p in (intel, landscape) if p)
     return DataSetup(manifest_dir, report, intel, landscape)
+
+
+AERIAL_TAG = "PROCEDURAL AERIAL MAPS (built-in generator, not real orthophotos)"
+
+
+@dataclass
+class LandcoverSetup:
+    root: Path
+    report: dict
+    procedural: bool
+
+    @property
+    def tag(self) -> str:
+        return AERIAL_TAG if self.procedural else "Landcover.ai v1"
+
+    def orthophoto(self, split: str = "test") -> tuple[Path, float]:
+        """The orthophoto with the largest share of ``split`` tiles (Landcover.ai splits by tile, so every whole
+        orthophoto mixes splits) and that share."""
+        listed = {n.strip() for n in (self.root / f"{split}.txt").read_text().splitlines() if n.strip()}
+        best, share = None, -1.0
+        for image in sorted((self.root / "images").glob("*.tif")):
+            tiles = [t for t in (self.root / "output").glob(f"{image.stem}_*.jpg")]
+            s = sum(t.stem in listed for t in tiles) / max(1, len(tiles))
+            if s > share:
+                best, share = image, s
+        if best is None:
+            raise DatasetNotFoundError(f"no orthophotos in {self.root / 'images'}")
+        return best, share
+
+
+def setup_landcover(root: Path | str | None = None, work: Path | str | None = None, smoke: bool = False,
+                    seed: int = 0, maps: int | None = None) -> LandcoverSetup:
+    """Landcover.ai under ``root`` (``python -m tslib download --dataset landcover`` puts it in ``root/landcover``),
+    tiled if it is not yet; without it, procedural aerial maps under ``work`` (``maps`` orthophotos of 2048 px, or
+    3 small ones for ``smoke``), tiled the same way."""
+    from .aerial import AERIAL_MARKER, write_aerial
+    from .landcover import find_landcover_root, prepare_landcover
+
+    root, work = data_root(root), work_root(work)
+    found = None
+    for candidate in (root / "landcover", root):
+        try:
+            found = find_landcover_root(candidate) if candidate.is_dir() else None
+        except DatasetNotFoundError:
+            continue
+        if found:
+            break
+    if found is None:
+        maps = maps or (3 if smoke else 6)
+        h, w = (1024, 1536) if smoke else (2048, 2048)
+        found = work / f"procedural-aerial-{maps}x{h}x{w}-s{seed}"
+        if not (found / AERIAL_MARKER).is_file():
+            write_aerial(found, n_images=maps, height=h, width=w, seed=seed)
+    report = prepare_landcover(found, progress=not smoke)  # skips tiles already written
+    return LandcoverSetup(found, report, (found / AERIAL_MARKER).is_file())

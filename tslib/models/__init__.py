@@ -1,7 +1,8 @@
 """Model factory keyed by task: ``create_model(name, ...)``, ``list_models(task=None)``.
 
 Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``) take ``img_size``, ``latent_dim``, ``width`` (and
-``num_classes`` when conditional). The segmenter (task ``segment``: ``unet``) takes ``in_channels``, ``num_classes``, ``depth``, ``width``.
+``num_classes`` when conditional). The segmenters (task ``segment``: ``unet``, ``unet_lite0``) take ``in_channels``,
+``num_classes``, ``depth``, ``width``, ``pretrained``.
 Classifiers (task ``classify``) are a :class:`Classifier` = backbone (image -> pooled features) + :class:`MLPHead`,
 built as ``create_model(name, num_classes, pretrained=False, freeze=False, ...)``. Each model family lives in its own
 module; importing it registers its builders.
@@ -15,6 +16,7 @@ from . import dcgan as _dcgan  # noqa: F401
 from . import efficientnet as _efficientnet  # noqa: F401
 from . import lite0 as _lite0  # noqa: F401
 from . import unet as _unet  # noqa: F401
+from . import unet_lite0 as _unet_lite0  # noqa: F401
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier
 from .head import MLPHead
 from .lite0 import LITE0_DATA_CONFIG, load_lite0_imagenet

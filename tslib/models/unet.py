@@ -62,6 +62,10 @@ class UNet(nn.Module):
 
 
 @register_model("unet", task="segment")
-def unet(in_channels: int = 3, num_classes: int = 5, depth: int = 4, width: int = 64) -> UNet:
+def unet(in_channels: int = 3, num_classes: int = 5, depth: int = 4, width: int = 64,
+         pretrained: bool = False) -> UNet:
     """The study's UNet from scratch: Landcover.ai's 5 classes by default."""
+    # ``pretrained`` only so every segmenter takes the same arguments; there are no weights to load.
+    if pretrained:
+        raise ValueError("unet is trained from scratch; for an ImageNet encoder use unet_lite0")
     return UNet(in_channels, num_classes, depth, width)

@@ -19,7 +19,11 @@ class SegmentConfig:
     palette: str | None = setting(None, "JSON palette for colour-coded masks ({class: '#RRGGBB'}, order = index)")
     ignore_index: int | None = setting(None, "mask value to ignore in loss and metrics (e.g. 255)", min=0, max=255)
     model: str = setting("unet", "segmenter (tslib.models.list_models('segment'))")
-    img_size: int = setting(256, "training crop / evaluation size in pixels", min=32, max=2048)
+    img_size: int = setting(256, "training crop in pixels (at native scale; evaluation sees whole tiles)", min=32,
+                            max=2048)
+    tile: int = setting(512, "your own data: images larger than this are cut into tiles of this size", min=32,
+                        max=8192)
+    pretrained: bool = setting(False, "ImageNet weights for the encoder (unet_lite0)")
     depth: int = setting(4, "UNet down/up steps", min=1, max=7)
     width: int = setting(32, "UNet channels at the first level (the study: 64)", min=4)
     dice_weight: float = setting(0.0, "weight of the soft Dice loss added to cross-entropy", min=0.0)

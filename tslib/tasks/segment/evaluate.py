@@ -14,7 +14,7 @@ from ...engine.inference import flip_tta
 from ...errors import RunFolderError
 from ...utils import resolve_device
 from .config import SegmentConfig
-from .data import config_dataset
+from .data import config_dataset, fill_index
 from .metrics import confusion, segmentation_metrics
 
 
@@ -44,6 +44,6 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), model: 
         for batch in loader:
             x = batch["image"].to(dev)
             logits = flip_tta(lambda t: model(t).float().softmax(1), x, dense=True) if tta else model(x)
-            conf += confusion(logits.argmax(1).cpu(), batch["mask"], len(classes), cfg.ignore_index)
+            conf += confusion(logits.argmax(1).cpu(), batch["mask"], len(classes), fill_index(cfg.ignore_index))
         new[f"{split}_tta" if tta else split] = segmentation_metrics(conf, classes)
     return runs.merge_metrics(run_dir, new)

@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from ...data.loaders import make_loader
+from ...data.masks import default_palette
 from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
 from .config import SegmentConfig
-from .data import config_dataset, infer_classes
+from .data import config_dataset, fill_index, infer_classes
 from .evaluate import evaluate_run
 from .task import SegmentationTask
 
@@ -39,14 +40,18 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
     except ValueError as e:
         if "is empty" not in str(e):
             raise
+    colours = default_palette(len(classes)) if train.colours is None else train.colours
+    for ds in data.values():
+        ds.colours = colours
     pixels = train.class_pixels()  # reads every training mask once: a bad mask is reported before training
-    model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width)
+    model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width,
+                         pretrained=cfg.pretrained)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_run_info(run_dir, "segment", cfg, model=model.spec, classes=classes,
-                        colours=None if train.colours is None else np.asarray(train.colours).tolist(),
+                        colours=np.asarray(colours).tolist(),
                         class_pixels=pixels.tolist())
-    task = SegmentationTask(classes, cfg.ignore_index, median_frequency_weights(pixels) if cfg.class_weights else None,
-                            cfg.dice_weight)
+    weights = median_frequency_weights(pixels) if cfg.class_weights else None
+    task = SegmentationTask(classes, fill_index(cfg.ignore_index), weights, cfg.dice_weight)
     t = cfg.train
     loaders = [make_loader(data[s], t.batch_size, train=s == "train", seed=t.seed, num_workers=t.num_workers,
                            device=device) for s in ("train", "val")]
