@@ -87,3 +87,21 @@ def test_download_checks_md5_and_extracts_atomically(tmp_path):
     assert (target / "images" / "x.tif").is_file() and (target / "train.txt").read_text() == "x_0\n"
     assert not list((tmp_path / "d2").glob(".landcover*")) and not list((tmp_path / "d2").glob("*.part"))
     assert download_landcover(tmp_path / "d2", url="http://unreachable.invalid/x.zip", md5=md5) == target
+
+
+def test_setup_landcover_finds_the_download_or_draws_procedural_maps(tmp_path, monkeypatch):
+    from tslib.data.aerial import AERIAL_MARKER, write_aerial
+    from tslib.data.workspace import AERIAL_TAG, setup_landcover
+
+    lc = setup_landcover(tmp_path / "empty", tmp_path / "work", smoke=True)
+    assert lc.procedural and lc.tag == AERIAL_TAG and lc.root.is_relative_to(tmp_path / "work")
+    assert lc.report["splits"]["train"]["tiles"] > 0
+    real = write_aerial(tmp_path / "data" / "landcover", n_images=2, height=1024, width=1024, seed=3)
+    (real / AERIAL_MARKER).unlink()  # as the real download: no procedural marker
+    lc = setup_landcover(tmp_path / "data", tmp_path / "work2")
+    assert lc.root == real and not lc.procedural and lc.tag == "Landcover.ai v1"
+    assert sum(s["tiles"] for s in lc.report["splits"].values()) == 8
+    again = setup_landcover(tmp_path / "data", tmp_path / "work2")  # a re-run decodes nothing, writes nothing
+    assert again.report["written"] == 0 and again.report["skipped_existing"] == 8
+    image, share = lc.orthophoto("test")
+    assert image.parent == real / "images" and 0 <= share <= 1

@@ -76,7 +76,7 @@ def test_sliding_equals_one_forward_pass_for_a_per_pixel_model(size, window, ove
     logits = torch.cat([b for _, b in bands], 1)
     torch.testing.assert_close(logits, full, atol=1e-5, rtol=1e-5)  # blending weights normalise exactly
     assert np.array_equal(segment_array(model, image, window=window, overlap=overlap), full.argmax(0).numpy())
-    assert all(c[-2] <= window and c[-1] <= window for c in model.calls)
+    assert all(c[-2] <= window + 16 and c[-1] <= window + 16 for c in model.calls)  # + the mirrored margin
 
 
 def test_window_covering_the_image_equals_the_unet_and_tta_is_flip_symmetric():
@@ -84,15 +84,18 @@ def test_window_covering_the_image_equals_the_unet_and_tta_is_flip_symmetric():
     image = _image(40, 56)
     with torch.no_grad():
         full = model(_normalise(image))[0]
-    (top, band), = list(iter_bands(model, image, window=64))
+    (top, band), = list(iter_bands(model, image, window=64, margin=0))
     torch.testing.assert_close(band, full, atol=1e-5, rtol=1e-5)
+    (top, mirrored), = list(iter_bands(model, image, window=64))  # the default mirrors 8 px around the window
+    assert mirrored.shape == full.shape and not torch.allclose(mirrored[:, :2], full[:, :2])
     flipped = list(iter_bands(model, image[:, ::-1].copy(), window=64, tta=True))[0][1]
     assert torch.allclose(list(iter_bands(model, image, window=64, tta=True))[0][1], flipped.flip(-1), atol=1e-5)
 
 
 def test_no_seams_on_a_uniform_image(monkeypatch):
-    """On a constant image the only structure is window borders (convolution padding): with Gaussian blending
-    the largest jump between neighbouring columns is several times smaller than with plain averaging."""
+    """On a constant image the only structure is window borders (convolution zero-padding, with the mirrored margin
+    off): with Gaussian blending the largest jump between neighbouring columns is several times smaller than with
+    plain averaging."""
     from tslib.tasks.segment import sliding
 
     torch.manual_seed(0)
@@ -100,7 +103,7 @@ def test_no_seams_on_a_uniform_image(monkeypatch):
     image = np.full((96, 300, 3), 120, np.uint8)
 
     def worst_step():
-        logits = torch.cat([b for _, b in iter_bands(model, image, window=64, overlap=0.5)], 1)
+        logits = torch.cat([b for _, b in iter_bands(model, image, window=64, overlap=0.5, margin=0)], 1)
         return (logits[:, 20:76, 1:] - logits[:, 20:76, :-1]).abs().amax(dim=(0, 1))[24:-24].max()
 
     blended = worst_step()

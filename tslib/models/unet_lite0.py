@@ -3,7 +3,8 @@
 The encoder is timm's ``tf_efficientnet_lite0`` as a feature extractor (strides 2..32, channels 16, 24, 40,
 112, 320); ``depth`` says how many of those strides the decoder uses. Each decoder level upsamples
 bilinearly, concatenates the encoder's features of that stride and applies a :class:`DoubleConv` with the
-plain UNet's channel count (``width * 2**i`` at stride ``2**i``), so only the encoder differs from ``unet``.
+plain UNet's channel count (``width * 2**i`` at stride ``2**i``), so only the encoder differs from ``unet``; at
+full resolution, where the encoder has no features, the input image is the skip connection.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class UNetLite0(nn.Module):
             blocks.append(DoubleConv(ch + enc[i - 1], width * 2**i))
             ch = width * 2**i
         self.decoder = nn.ModuleList(blocks)
-        self.final = DoubleConv(ch, width)  # full resolution: nothing to concatenate there
+        # Full resolution: the encoder has no features there, so the (normalised) image itself is the skip; without
+        # it thin structures (roads, small buildings) blur away at the stride-2 level.
+        self.final = DoubleConv(ch + in_channels, width)
         self.head = nn.Conv2d(width, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -78,11 +81,12 @@ class UNetLite0(nn.Module):
         h, w = x.shape[-2:]
         step = 2**self.depth
         x = pad_to(x, round_up(h, step), round_up(w, step), mode="reflect" if min(h, w) > step else "replicate")
-        skips = self.encoder(x * self.scale + self.shift)
+        image = x * self.scale + self.shift
+        skips = self.encoder(image)
         x = skips.pop()  # the bottleneck
         for block in self.decoder:
             x = block(torch.cat([skips.pop(), _up(x)], dim=1))
-        return center_crop(self.head(self.final(_up(x))), h, w)
+        return center_crop(self.head(self.final(torch.cat([image, _up(x)], dim=1))), h, w)
 
 
 def _up(x: Tensor) -> Tensor:

@@ -43,7 +43,7 @@ def legend(ax, classes: Sequence[str], colours, **kw) -> None:
 
 
 def plot_sample(sample: dict, classes: Sequence[str], colours, prediction=None, ignore: int | None = None,
-                axes=None, alpha: float = 0.0):
+                axes=None, alpha: float = 0.0, show_legend: bool = True):
     """Image | mask (| prediction) in the class palette; ``alpha`` > 0 draws the mask over the image instead."""
     n = 2 if prediction is None else 3
     if axes is None:
@@ -58,7 +58,8 @@ def plot_sample(sample: dict, classes: Sequence[str], colours, prediction=None, 
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
-    legend(np.atleast_1d(axes)[-1], classes, colours, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    if show_legend:
+        legend(np.atleast_1d(axes)[-1], classes, colours, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     return np.atleast_1d(axes)[0].figure
 
 
@@ -85,16 +86,34 @@ def plot_class_shares(shares: pd.DataFrame, colours, tag: str | None = None):
     return fig
 
 
-def plot_tiles(dataset, n: int = 4, tag: str | None = None, seed: int = 0, predictions: Sequence | None = None):
-    """``n`` samples of ``dataset``, one row each: image, mask (and prediction, if given)."""
-    idx = np.random.default_rng(seed).choice(len(dataset), min(n, len(dataset)), replace=False)
-    cols = 2 if predictions is None else 3
+def plot_tiles(dataset, n: int = 4, tag: str | None = None, seed: int = 0, model=None, device: str = "cpu",
+               title: str | None = None):
+    """``n`` samples of ``dataset``, one row each: image, mask (and ``model``'s prediction, if given)."""
+    idx = [int(i) for i in np.random.default_rng(seed).choice(len(dataset), min(n, len(dataset)), replace=False)]
+    preds = None if model is None else predict_samples(model, dataset, idx, device)
+    cols = 2 if preds is None else 3
     fig, axes = plt.subplots(len(idx), cols, figsize=(3 * cols + 1.8, 3 * len(idx)), squeeze=False,
                              layout="constrained")
     for row, i in enumerate(idx):
-        pred = None if predictions is None else predictions[row]
-        plot_sample(dataset[int(i)], dataset.classes, dataset.colours, pred, dataset.fill, axes[row])
-    _title(fig, f"{len(idx)} {dataset.split} tiles with their masks", tag)
+        plot_sample(dataset[i], dataset.classes, dataset.colours, None if preds is None else preds[row],
+                    dataset.fill, axes[row], show_legend=row == 0)
+    _title(fig, title or f"{len(idx)} {dataset.split} tiles with their masks", tag)
+    return fig
+
+
+def plot_confusion(metrics_split: dict, tag: str | None = None, title: str = "Confusion (row-normalised)"):
+    """Pixel confusion matrix of ``metrics.json[split]``, each row divided by the true class's pixels (recall)."""
+    import seaborn as sns
+
+    classes = list(metrics_split["per_class_iou"])
+    cm = np.asarray(metrics_split["confusion"], float)
+    cm = np.divide(cm, cm.sum(1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(1, keepdims=True) > 0)
+    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2.6, 0.9 * len(classes) + 1.8), layout="constrained")
+    sns.heatmap(cm, annot=True, fmt=".2f", cmap="Blues", square=True, vmin=0, vmax=1, ax=ax, xticklabels=classes,
+                yticklabels=classes, cbar_kws={"label": "fraction of the true class's pixels"})
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.tick_params(axis="x", rotation=30)
+    _title(fig, f"{title}: mIoU {metrics_split['miou']:.1%}", tag)
     return fig
 
 
@@ -141,7 +160,8 @@ def iou_table(rows: dict[str, dict], split: str = "test") -> pd.DataFrame:
         table[name] = {"mIoU %": 100 * s["miou"],
                        **{f"IoU {c} %": (None if v is None else 100 * v) for c, v in s["per_class_iou"].items()},
                        "pixel acc %": 100 * s["pixel_accuracy"]}
-    return pd.DataFrame(table).T.astype(float).round(1)
+    frame = pd.DataFrame(table).T.astype(float).round(1)
+    return frame[["mIoU %", *[c for c in frame if c.startswith("IoU ")], "pixel acc %"]] if rows else frame
 
 
 @torch.no_grad()

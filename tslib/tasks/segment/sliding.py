@@ -21,6 +21,7 @@ from ...data.pngstream import PngWriter
 from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...engine.inference import flip_tta
 from ...engine.precision import autocast
+from ...errors import check_out_dir
 from ...utils import atomic_write_text
 
 
@@ -45,9 +46,11 @@ def gaussian_weight(h: int, w: int, sigma: float = 0.125) -> Tensor:
 
 @torch.no_grad()
 def iter_bands(model: nn.Module, image: np.ndarray, window: int = 512, overlap: float = 0.25, batch_size: int = 4,
-               tta: bool = False, device: str | torch.device = "cpu") -> Iterator[tuple[int, Tensor]]:
+               tta: bool = False, device: str | torch.device = "cpu", margin: int = 8) -> Iterator[tuple[int, Tensor]]:
     """``(top, logits)`` for consecutive bands of rows of ``image`` (uint8 [H, W, 3]): ``logits`` is the blended
-    fp32 [C, h, W] of rows ``top..top+h``; bands come in order and cover every row once."""
+    fp32 [C, h, W] of rows ``top..top+h``; bands come in order and cover every row once. Each window is mirrored
+    ``margin`` pixels outwards before the forward pass (and cropped back), so the image's own border rows are not
+    predicted from convolution zero-padding."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
     if window < 16 or not 0 <= overlap < 1:
@@ -63,8 +66,12 @@ def iter_bands(model: nn.Module, image: np.ndarray, window: int = 512, overlap: 
     std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1) * 255
 
     def forward(x: Tensor) -> Tensor:
+        m = min(margin, x.shape[-2] - 1, x.shape[-1] - 1)
+        if m > 0:
+            x = torch.nn.functional.pad(x, (m, m, m, m), mode="reflect")
         with autocast(device):
-            return model(x).float()
+            out = model(x).float()
+        return out[..., m:out.shape[-2] - m, m:out.shape[-1] - m] if m > 0 else out
 
     acc = wsum = None
     for i, y in enumerate(ys):
@@ -120,6 +127,7 @@ def segment_file(model: nn.Module, image_path: str | Path, out_dir: str | Path, 
     if not image_path.is_file():
         raise FileNotFoundError(f"{image_path}: no such image")
     image = read_image(image_path)
+    check_out_dir(out_dir).mkdir(parents=True, exist_ok=True)
     height, width = image.shape[:2]
     stem = image_path.stem
     paths = {k: out_dir / f"{stem}_{k}.png" for k in ("classes", "colour", "overlay")}
