@@ -195,6 +195,7 @@ def test_segment_command_bad_input(seg_run, tmp_path, capsys):
         (["segment", "--run", str(run), str(image), "--out", str(tmp_path / "file")], "is a file"),
         (["segment", "--run", str(run), str(truncated), "--out", str(tmp_path / "o2")], "cut.jpg"),
         (["segment", "--run", str(tmp_path / "norun"), str(image), "--out", str(tmp_path / "o3")], "norun"),
+        (["segment", "--run", str(cls_run), str(image), "--out", str(tmp_path / "o7")], "not a segmentation run"),
         (["segment", "--run", str(run), str(image), "--out", str(tmp_path / "o4"), "--overlap", "1"], "overlap"),
         (["segment", "--run", str(run), str(image), "--out", str(tmp_path / "o5"), "--window", "8"], "window"),
         (["segment", "--run", str(run), str(image), "--out", str(tmp_path / "o6"), "--batch-size", "0"], "batch"),
