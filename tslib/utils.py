@@ -92,8 +92,17 @@ def _fsync_enabled() -> bool:
     return os.environ.get("TSLIB_FSYNC", "1") != "0"
 
 
+def _writer() -> bool:
+    """Only one process writes run files: rank 0 under torchrun (every process computes the same thing)."""
+    from .distributed import is_main
+
+    return is_main()
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` that never leaves a half-written file behind, even if interrupted."""
+    """``torch.save`` that never leaves a half-written file behind, even if interrupted (rank 0 only)."""
+    if not _writer():
+        return
     with _atomic_target(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
@@ -103,7 +112,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file (config.json, history.csv) atomically."""
+    """Write a text file (config.json, history.csv) atomically (rank 0 only)."""
+    if not _writer():
+        return
     with _atomic_target(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -41,9 +41,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         metrics = spec.train(cfg, run, resume=resume)
     except KeyboardInterrupt as e:  # Ctrl-C outside an epoch (e.g. while caching features)
         raise TrainingInterrupted(f"continue with `python -m tslib train --resume {run}`") from e
-    print(f"metrics written to {Path(run) / 'metrics.json'}")
-    for line in spec.format_metrics(metrics):  # the headline number last
-        print(line)
+    from .. import distributed
+
+    if distributed.is_main():  # under torchrun every process has the same metrics: rank 0 prints them
+        print(f"metrics written to {Path(run) / 'metrics.json'}")
+        for line in spec.format_metrics(metrics):  # the headline number last
+            print(line)
     return 0
 
 
@@ -132,3 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BaseException as e:  # noqa: BLE001 - the one place errors become exit codes
         return report(e, debug)
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """End torchrun's process group cleanly (a no-op in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """End torchrun's process group cleanly (a no-op in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..utils import atomic_write_text, resolve_device, seed_everything, to_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -148,7 +149,8 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     bar.close()
     if steps == 0:
         raise ValueError("train_loader produced no batches")
-    row = {f"train_{k}": float(v) / steps for k, v in sums.items()}
+    # Under torchrun each process saw its share of every batch: the epoch's numbers are their mean.
+    row = distributed.mean_over_processes({f"train_{k}": float(v) / steps for k, v in sums.items()}, ctx.device)
     bad = [k for k, v in row.items() if "loss" in k and not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"{bad[0]} is {row[bad[0]]}; try a lower lr or grad_clip")
@@ -186,12 +188,14 @@ def fit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = distributed.setup(resolve_device(config.device))
+    progress = config.progress and distributed.is_main()  # one progress bar and one log, from rank 0
     amp_dtype = resolve_amp(config.amp, device)
     memory_format = torch.channels_last if config.channels_last and device.type == "cuda" else None
     model.to(device)
     if memory_format is not None:
         model.to(memory_format=memory_format)
+    distributed.broadcast_state(model)  # every process starts from rank 0's weights
     optim = _configure(task, model, config, len(train_loader), param_groups)
     single = len(optim.optimizers) == 1  # one optimizer: checkpoints keep the plain optimizer/scheduler keys
     opt_arg = next(iter(optim.optimizers.values())) if single else optim.optimizers
@@ -220,7 +224,7 @@ def fit(
         for epoch in range(start_epoch, config.epochs + 1):
             if config.patience is not None and bad_epochs >= config.patience:
                 reason = "early_stopped"
-                if config.progress:
+                if progress:
                     tqdm.write(f"early stopping: {monitor} has not improved for {bad_epochs} epochs")
                 break
             _reseed_data_order(train_loader, config.seed, epoch)
@@ -228,7 +232,8 @@ def fit(
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch}
             row |= _train_epoch(model, step, train_loader, ctx, memory_format, f"epoch {epoch}/{config.epochs}",
-                                config.progress)
+                                progress)
+            distributed.broadcast_state(model, buffers_only=True)  # one set of BatchNorm statistics
             if val_loader is not None:
                 model.eval()
                 with torch.no_grad(), autocast(device, amp_dtype, amp="off"):
@@ -251,17 +256,19 @@ def fit(
                 save_checkpoint(best_path, **state)
             save_checkpoint(last_path, **state)  # RNG states captured here are what resume restores
             _write_history(run_dir / "history.csv", history)
-            if config.progress:
+            if progress:
                 metrics = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
                 star = "  *" if is_best and monitor else ""  # marks a new best.pt
                 tqdm.write(f"epoch {epoch}/{config.epochs}  {metrics}  {row['seconds']:.1f}s{star}")
             info = dict(epoch=epoch, history=history, model=model, run_dir=run_dir, row=row, is_best=is_best)
-            for callback in callbacks:
+            for callback in callbacks if distributed.is_main() else ():
                 callback(info)
     except KeyboardInterrupt:
         reason = "interrupted"
         done = history[-1]["epoch"] if history else 0
-        print(f"training interrupted after epoch {done}; fit(..., resume=True) continues from {last_path}")
+        if distributed.is_main():
+            print(f"training interrupted after epoch {done}; fit(..., resume=True) continues from {last_path}")
+    distributed.barrier()  # rank 0 has written best.pt/last.pt before any process reads them back
     if reason == "finished" and (not history or history[-1]["epoch"] < config.epochs):
         reason = "early_stopped"  # resumed a run that had already stopped early
     return FitResult(history, reason, config.epochs, best, monitor)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from .. import distributed
 from ..config import from_dict, runtime_fields, to_dict
 from ..errors import CheckpointError, RunFolderError, TrainingInterrupted, check_out_dir
 from ..utils import atomic_save, atomic_write_text, resolve_device, seed_everything
@@ -39,7 +40,9 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     if resume:
         check_resumable(run_dir, config)
     seed_everything(config.train.seed)
-    return run_dir, resume, resolve_device(config.train.device)
+    device = distributed.setup(resolve_device(config.train.device))  # joins torchrun's process group, if any
+    distributed.barrier()  # every process has checked the folder before rank 0 writes into it
+    return run_dir, resume, device
 
 
 def write_run_info(run_dir: str | Path, task: str, config: Any, **info: Any) -> dict:
