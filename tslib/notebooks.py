@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import time
 from pathlib import Path
 
@@ -38,6 +39,41 @@ def extract_figures(nb, out_dir: Path) -> list[Path]:
     return paths
 
 
+def inject_parameters(nb, params: dict[str, str]) -> None:
+    """Add a cell after the one tagged ``parameters`` that sets ``params`` (papermill's convention); values are
+    Python literals (``3``, ``0.5``, ``'x'``, ``[1, 2]``) or else taken as strings."""
+    import ast
+
+    import nbformat
+
+    if not params:
+        return
+    lines = ["# Parameters injected by `python -m tslib notebooks --set`"]
+    for name, text in params.items():
+        if not name.isidentifier():
+            raise ValueError(f"--set {name}=...: {name!r} is not a parameter name")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        lines.append(f"{name} = {value!r}")
+    at = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), -1)
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = ["injected-parameters"]  # papermill's tag; not counted when naming a failing cell
+    nb.cells.insert(at + 1, cell)
+
+
+def failed_cell(nb) -> tuple[int, str]:
+    """(number among the notebook's own code cells, first source line) of the cell that raised."""
+    code = [c for c in nb.cells if c.cell_type == "code"
+            and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for k, cell in enumerate(code, 1):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return k, first.strip()[:80]
+    return 0, ""
+
+
 def run_notebooks(
     out: Path | str,
     smoke: bool = False,
@@ -45,10 +81,14 @@ def run_notebooks(
     only: list[str] | None = None,
     folder: Path | str = DEFAULT_NOTEBOOK_DIR,
     timeout: int = 4 * 3600,
+    params: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Execute each notebook in a fresh kernel with ``TSLIB_SMOKE``/``TSLIB_DATA``/``TSLIB_RUNS`` set; write
-    ``out/<name>.ipynb`` and ``out/<name>_figures/*.png``. A failing notebook is saved with its error and
-    reported; the others still run."""
+    """Execute the notebooks in order, each in a fresh kernel with ``TSLIB_SMOKE``/``TSLIB_DATA``/``TSLIB_RUNS``
+    set and ``params`` injected; write ``out/<name>.ipynb`` and ``out/<name>_figures/*.png``; print one line per
+    notebook. The first failure stops the series: its notebook is saved with the error, and its result names the
+    failing cell."""
+    import subprocess
+
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -61,20 +101,32 @@ def run_notebooks(
     # Absolute, because kernels run in notebooks/: a relative ./data would be looked for there.
     os.environ["TSLIB_DATA"] = str(data_root(data).resolve())
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # library deprecation chatter inside the kernels
     results = []
     try:
         for path in list_notebooks(folder, only):
             nb = nbformat.read(path, as_version=4)
+            inject_parameters(nb, params or {})
             start, error = time.time(), None
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}})
             try:
-                client.execute()
+                # The kernel process's own stderr is transport chatter ("running over TCP without encryption");
+                # everything a cell prints arrives as notebook output instead.
+                client.execute(stderr=subprocess.DEVNULL)
             except CellExecutionError as e:
-                error = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+                cell, line = failed_cell(nb)
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # the traceback's terminal colours
+                last = text.splitlines()[-1] if text else repr(e)
+                error = f"code cell {cell} (`{line}`): {last}"
             nbformat.write(nb, out / path.name)
             figures = extract_figures(nb, out / f"{path.stem}_figures")
-            results.append({"notebook": path.name, "seconds": round(time.time() - start, 1), "figures": len(figures), "error": error})
-            print(f"{path.name}: {'FAILED: ' + error if error else 'ok'} ({results[-1]['seconds']} s, {len(figures)} figures)")
+            results.append({"notebook": path.name, "seconds": round(time.time() - start, 1),
+                            "figures": len(figures), "error": error})
+            status = f"FAILED in {error}" if error else "ok"
+            print(f"{path.name}: {status} ({results[-1]['seconds']} s, {len(figures)} figures)", flush=True)
+            if error:
+                break
     finally:
         os.environ.clear()
         os.environ.update(env_backup)

@@ -1,4 +1,5 @@
-"""The main-job runner: executes numbered notebooks, keeps executed copies and figures, survives a failure."""
+"""The main-job runner: executes numbered notebooks, keeps executed copies and figures, injects parameters, and
+stops at the first failure naming the notebook and cell."""
 
 import nbformat
 import pytest
@@ -11,26 +12,54 @@ def _write(path, *sources):
     nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources]), path)
 
 
-def test_run_notebooks_writes_copies_figures_and_reports_failures(tmp_path, monkeypatch):
+def test_run_notebooks_writes_copies_figures_and_stops_at_a_failure(tmp_path, monkeypatch, capfd):
     books = tmp_path / "books"
     books.mkdir()
     _write(books / "01_probe.ipynb",
            "import os\nprint('DATA=' + os.environ['TSLIB_DATA'])\nprint('SMOKE=' + os.environ['TSLIB_SMOKE'])",
            "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3]);\nplt.show()")
-    _write(books / "02_fail.ipynb", "raise ValueError('boom')")
-    _write(books / "03_after.ipynb", "print('still ran')")
+    _write(books / "02_fail.ipynb", "x = 1", "raise ValueError('boom')")
+    _write(books / "03_after.ipynb", "print('must not run')")
     _write(books / "notes.ipynb", "raise SystemExit('unnumbered notebooks are not part of the series')")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TSLIB_DATA", raising=False)
     results = run_notebooks(tmp_path / "out", smoke=True, folder=books)
-    assert [r["notebook"] for r in results] == ["01_probe.ipynb", "02_fail.ipynb", "03_after.ipynb"]
-    assert [bool(r["error"]) for r in results] == [False, True, False] and "boom" in results[1]["error"]
+    assert [r["notebook"] for r in results] == ["01_probe.ipynb", "02_fail.ipynb"]  # stopped at the failure
+    assert results[1]["error"].startswith("code cell 2 (`raise ValueError('boom')`)") and "boom" in results[1]["error"]
     probe = nbformat.read(tmp_path / "out" / "01_probe.ipynb", as_version=4)
     text = probe.cells[0].outputs[0]["text"]
     # kernels run inside the notebooks folder, so the data root must reach them as an absolute path
     assert f"DATA={tmp_path / 'data'}" in text and "SMOKE=1" in text
     assert len(list((tmp_path / "out" / "01_probe_figures").glob("*.png"))) == 1
-    assert (tmp_path / "out" / "03_after.ipynb").is_file()
+    assert not (tmp_path / "out" / "03_after.ipynb").exists()
+    out = capfd.readouterr()
+    assert "WARNING" not in out.out + out.err  # no kernel transport chatter between the per-notebook lines
+    assert out.out.splitlines() == [line for line in out.out.splitlines() if line.startswith(("01_", "02_"))]
+
+
+def test_a_failing_parameter_stops_the_series_with_one_line(tmp_path, monkeypatch, capsys):
+    from tslib.cli import main
+
+    books = tmp_path / "books"
+    books.mkdir()
+    params = nbformat.v4.new_code_cell("EPOCHS = 2")
+    params.metadata["tags"] = ["parameters"]
+    nbformat.write(new_notebook(cells=[params, new_code_cell("assert EPOCHS > 0, 'EPOCHS must be positive'")]),
+                   books / "01_train.ipynb")
+    _write(books / "02_next.ipynb", "print('next')")
+    monkeypatch.setattr("tslib.notebooks.DEFAULT_NOTEBOOK_DIR", books)
+    results = run_notebooks(tmp_path / "ok", folder=books, params={"EPOCHS": "3"})
+    assert [r["error"] for r in results] == [None, None]
+    assert "EPOCHS = 3" in nbformat.read(tmp_path / "ok" / "01_train.ipynb", as_version=4).cells[1].source
+    capsys.readouterr()
+    monkeypatch.setattr("tslib.notebooks.list_notebooks", lambda folder, only: sorted(books.glob("0*.ipynb")))
+    assert main(["notebooks", "--out", str(tmp_path / "bad"), "--set", "EPOCHS=-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "01_train.ipynb failed in code cell 2 (`assert EPOCHS > 0" in err and "EPOCHS must be positive" in err
+    assert not (tmp_path / "bad" / "02_next.ipynb").exists()
+    assert main(["notebooks", "--out", str(tmp_path / "bad"), "--set", "EPOCHS"]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
 def test_list_notebooks_filters_and_errors(tmp_path):

@@ -75,10 +75,19 @@ def _cmd_prepare_landcover(args: argparse.Namespace) -> int:
 def _cmd_notebooks(args: argparse.Namespace) -> int:
     from ..notebooks import run_notebooks
 
-    results = run_notebooks(args.out, smoke=args.smoke, data=args.data, only=args.only or None)
-    failed = [r["notebook"] for r in results if r["error"]]
-    print(f"executed notebooks and figures are in {args.out}" + (f"; FAILED: {failed}" if failed else ""))
-    return 1 if failed else 0
+    params = {}
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set {item!r}: expected NAME=VALUE, e.g. --set EPOCHS=3")
+        params[name.strip()] = value
+    results = run_notebooks(args.out, smoke=args.smoke, data=args.data, only=args.only or None, params=params)
+    failed = [r for r in results if r["error"]]
+    print(f"executed notebooks and figures are in {args.out}")
+    if failed:
+        raise RuntimeError(f"{failed[0]['notebook']} failed in {failed[0]['error']} (the series stopped there; "
+                           f"the executed notebook with its traceback is in {args.out})")
+    return 0
 
 
 def add_data_commands(sub) -> None:
@@ -119,4 +128,6 @@ def add_data_commands(sub) -> None:
     p.add_argument("--smoke", action="store_true", help="tiny settings (seconds per notebook), as CI runs them")
     p.add_argument("--data", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 02")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a parameter in every notebook's parameters cell, e.g. --set SEED=1 (repeatable)")
     p.set_defaults(func=_cmd_notebooks)

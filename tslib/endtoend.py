@@ -1,0 +1,119 @@
+"""The study's end-to-end test, done properly: generated landscapes judged by the trained classifier.
+
+:func:`judge_images` classifies any batch of [0, 1] images against the classes they were asked to be (agreement,
+"asked vs predicted" confusion, each image's probability of its asked class); :func:`judge_generator` samples a
+generator run class by class first (conditional models; unconditional ones are only classified);
+:func:`temperature_sweep` shows how agreement and FID move with the sampling temperature. :func:`ensure_run` is
+how notebook 07 reuses the runs of notebooks 04-06, or trains a small stand-in when one is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .engine.inference import run_batches
+from .tasks.classify.evaluate import load_run
+from .tasks.generate.evaluate import _classifier_inputs, real_images
+from .tasks.generate.metrics import LITE0_SPACE, agreement, fid_kid, lite0_features
+from .tasks.generate.sampling import load_generator, sample, sample_classes
+from .utils import resolve_device
+
+
+def ensure_run(preferred: str | Path, fallback: str | Path, train: Callable[[Path], object],
+               what: str) -> tuple[Path, bool]:
+    """``preferred`` if it holds a finished run (``model.pt``), else ``fallback``, trained first by
+    ``train(fallback)`` unless an earlier call finished it; says so. Returns the folder and whether it is the
+    stand-in."""
+    preferred, fallback = Path(preferred), Path(fallback)
+    if (preferred / "model.pt").is_file():
+        return preferred, False
+    print(f"{preferred} has no finished {what} run: using a small stand-in in {fallback} (run its notebook for "
+          "the real one)")
+    if not (fallback / "model.pt").is_file():
+        train(fallback)
+    return fallback, True
+
+
+@torch.no_grad()
+def judge_images(images: Tensor, asked: Sequence[str] | None, classifier_run: str | Path,
+                 device: str = "auto") -> dict:
+    """What the classifier of ``classifier_run`` sees in [0, 1] ``images`` asked to be the class names ``asked``
+    (None: nothing asked). Returns the predicted names, each image's probability of its asked class
+    (``asked_prob``), and ``agreement`` (mean/per class/overall) with its confusion (rows asked), over the classes
+    the classifier knows."""
+    dev = resolve_device(device)
+    classifier, info = load_run(classifier_run, str(dev))
+    names = info["classes"]
+    data = [{"image": _classifier_inputs(b, info["preprocessing"])} for b in images.split(64)]
+    probs, _ = run_batches(classifier, data, dev, fn=lambda x: classifier(x).float().softmax(1))
+    pred = probs.argmax(1)
+    out = {"classes": names, "predicted": [names[int(p)] for p in pred], "probs": probs,
+           "confidence": probs.max(1).values}
+    if asked is not None:
+        known = [a in names for a in asked]
+        idx = torch.tensor([names.index(a) if k else 0 for a, k in zip(asked, known)])
+        out["asked"] = list(asked)
+        out["asked_prob"] = torch.where(torch.tensor(known), probs[torch.arange(len(idx)), idx], torch.zeros(()))
+        shared = [c for c in names if c in set(asked)]
+        a = [shared.index(x) for x, k in zip(asked, known) if k]
+        p = [shared.index(names[int(q)]) if names[int(q)] in shared else -1 for q, k in zip(pred, known) if k]
+        agree = agreement(a, p, shared)
+        out["agreement"] = {k: agree[k] for k in ("mean", "per_class", "overall")}
+        out["agreement_confusion"] = {"classes": shared, "rows": "asked", "matrix": agree["confusion"]}
+    return out
+
+
+@torch.no_grad()
+def judge_generator(generator_run: str | Path, classifier_run: str | Path, n_per_class: int = 16,
+                    temperature: float = 1.0, seed: int = 0, device: str = "auto") -> dict:
+    """Sample ``n_per_class`` images of every class (conditional models; an unconditional one gives
+    ``n_per_class`` x classes unasked samples) and judge them; the result also holds the ``images``."""
+    dev = resolve_device(device)
+    model, info = load_generator(generator_run, str(dev))
+    classes = info["classes"]
+    n = n_per_class * len(classes)
+    if model.conditional:
+        images, labels = sample_classes(model, info, torch.arange(n) % len(classes), seed, temperature)
+        asked = [classes[int(y)] for y in labels]
+    else:
+        images, asked = sample(model, info, n, seed=seed, temperature=temperature)[0], None
+    return {"images": images, "conditional": bool(model.conditional),
+            **judge_images(images, asked, classifier_run, device)}
+
+
+def convincing(result: dict, k: int = 8, most: bool = True) -> tuple[Tensor, list[str]]:
+    """The ``k`` most (or least) convincing images of a judged set, with captions: by the probability of the
+    asked class, or by the classifier's confidence when nothing was asked."""
+    score = result.get("asked_prob", result["confidence"])
+    order = score.argsort(descending=most)[:k]
+    label = result.get("asked", result["predicted"])
+    caps = [f"{label[i]} p={score[i]:.2f}" + ("" if "asked" not in result else f"\nsees {result['predicted'][i]}")
+            for i in order.tolist()]
+    return result["images"][order], caps
+
+
+@torch.no_grad()
+def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, temperatures: Sequence[float],
+                      n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
+    """Agreement (conditional models) and FID against real test images (Lite0 features) at each temperature."""
+    from .engine import runs
+    from .tasks.generate.config import GenerateConfig
+
+    dev = resolve_device(device)
+    _, info = load_generator(generator_run, "cpu")
+    cfg = runs.load_config(generator_run, GenerateConfig)
+    real, _ = real_images(cfg, "test", info["classes"], n_per_class * len(info["classes"]))
+    features = lite0_features().to(dev)
+    rows = []
+    for t in temperatures:
+        r = judge_generator(generator_run, classifier_run, n_per_class, t, seed, device)
+        row = {"temperature": t, **{f"{k}": v for k, v in fid_kid(real, r["images"], features).items()},
+               "feature_space": LITE0_SPACE}
+        if "agreement" in r:
+            row["agreement"] = r["agreement"]["mean"]
+        rows.append(row)
+    return rows

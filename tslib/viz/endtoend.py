@@ -1,0 +1,48 @@
+"""What notebook 07 shows beyond the generation figures: what the classifier sees in unconditional samples, and
+agreement and FID against the sampling temperature."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+
+from .common import title as _title
+
+
+def plot_predicted_classes(results: dict[str, dict], tag: str | None = None,
+                           title: str = "What the classifier sees in the samples"):
+    """Share of samples predicted as each class, one bar group per generator (``{name: judged result}``)."""
+    classes = next(iter(results.values()))["classes"]
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(classes)), 3.8), layout="constrained")
+    width = 0.8 / len(results)
+    for k, (name, r) in enumerate(results.items()):
+        counts = Counter(r["predicted"])
+        shares = [counts[c] / max(1, len(r["predicted"])) for c in classes]
+        ax.bar([i + k * width for i in range(len(classes))], shares, width, label=name)
+    ax.axhline(1 / len(classes), color="k", ls="--", lw=1, label="uniform")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(classes))], classes, rotation=30)
+    ax.set(ylabel="share of samples", ylim=(0, 1))
+    ax.legend(fontsize=8)
+    _title(fig, title, tag)
+    return fig
+
+
+def plot_temperature(rows: dict[str, Sequence[dict]], tag: str | None = None,
+                     title: str = "Sampling temperature: agreement and FID"):
+    """Agreement (conditional generators) and FID (Lite0 features) per temperature, one line per generator."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for name, rs in rows.items():
+        temps = [r["temperature"] for r in rs]
+        if all("agreement" in r for r in rs):
+            a1.plot(temps, [r["agreement"] for r in rs], "-o", label=name)
+        a2.plot(temps, [r["fid"] for r in rs], "-o", label=name)
+    a1.set(xlabel="temperature", ylabel="mean agreement", ylim=(0, 1), title="the classifier sees the asked class")
+    a2.set(xlabel="temperature", ylabel=f"FID ({next(iter(rows.values()))[0]['feature_space']})",
+           title="distance to real test images (lower is better)")
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _title(fig, title, tag)
+    return fig
