@@ -147,8 +147,8 @@ class LandcoverSetup:
 def setup_landcover(root: Path | str | None = None, work: Path | str | None = None, smoke: bool = False,
                     seed: int = 0, maps: int | None = None) -> LandcoverSetup:
     """Landcover.ai under ``root`` (``python -m tslib download --dataset landcover`` puts it in ``root/landcover``),
-    tiled if it is not yet; without it, procedural aerial maps under ``work`` (``maps`` orthophotos of 2048 px, or
-    3 small ones for ``smoke``), tiled the same way."""
+    tiled if it is not yet; without it, procedural aerial maps under ``work`` (``maps`` orthophotos of 2048 px,
+    default 4, or 3 small ones for ``smoke``), tiled the same way."""
     from .aerial import AERIAL_MARKER, write_aerial
     from .landcover import find_landcover_root, prepare_landcover
 
@@ -162,7 +162,7 @@ def setup_landcover(root: Path | str | None = None, work: Path | str | None = No
         if found:
             break
     if found is None:
-        maps = maps or (3 if smoke else 6)
+        maps = maps or (3 if smoke else 4)
         h, w = (1024, 1536) if smoke else (2048, 2048)
         found = work / f"procedural-aerial-{maps}x{h}x{w}-s{seed}"
         if not (found / AERIAL_MARKER).is_file():

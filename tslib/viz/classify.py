@@ -52,7 +52,7 @@ def plot_history(history_or_run_dir: Sequence[dict] | str | Path, tag: str | Non
     """Loss and accuracy per epoch, train vs val; a dashed line marks where fine-tuning starts."""
     h = history_or_run_dir
     df = pd.DataFrame(load_history(h) if isinstance(h, str | Path) else list(h))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for ax, metric in zip(axes, ("loss", "acc")):
         for split, style in (("train", "-o"), ("val", "-s")):
             if f"{split}_{metric}" in df:
@@ -69,7 +69,6 @@ def plot_history(history_or_run_dir: Sequence[dict] | str | Path, tag: str | Non
     if len(df) and "val_acc" in df:
         title += f" (best val acc {df['val_acc'].astype(float).max():.1%})"
     _title(fig, title, tag)
-    fig.tight_layout()
     return fig
 
 
@@ -94,7 +93,7 @@ def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None 
     if normalize:
         totals = cm.sum(1, keepdims=True)
         cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
-    fig, ax = plt.subplots(figsize=(1.0 * len(classes) + 2.5, 0.9 * len(classes) + 1.8))
+    fig, ax = plt.subplots(figsize=(1.0 * len(classes) + 2.5, 0.9 * len(classes) + 1.8), layout="constrained")
     sns.heatmap(cm, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, ax=ax,
                 xticklabels=classes, yticklabels=classes, vmin=0, vmax=1 if normalize else None,
                 cbar_kws={"label": "fraction of the true class" if normalize else "images"})
@@ -102,7 +101,6 @@ def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None 
     ax.tick_params(axis="x", rotation=30), ax.tick_params(axis="y", rotation=0)
     _title(fig, f"{title} (n={metrics_split.get('n', int(np.sum(metrics_split['confusion'])))}, "
                 f"accuracy {metrics_split['accuracy']:.1%})", tag)
-    fig.tight_layout()
     return fig
 
 

@@ -28,7 +28,7 @@ def manifest_frame(root: Path | str) -> pd.DataFrame:
 
 def plot_class_counts(df: pd.DataFrame, classes: Sequence[str], tag: str | None = None):
     """Images per class, by source and by split."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True, layout="constrained")
     sns.countplot(data=df, x="label", hue="source", order=classes, ax=axes[0])
     sns.countplot(data=df, x="label", hue="split", order=classes, hue_order=["train", "val", "test"], ax=axes[1])
     for ax, what in zip(axes, ("source", "split")):
@@ -37,7 +37,6 @@ def plot_class_counts(df: pd.DataFrame, classes: Sequence[str], tag: str | None 
         for container in ax.containers:
             ax.bar_label(container, fontsize=7)
     _title(fig, "Class counts", tag)
-    fig.tight_layout()
     return fig
 
 
@@ -48,23 +47,21 @@ def plot_sampling_balance(targets: Sequence[int], classes: Sequence[str], seed: 
         {"class": [classes[t] for t in targets] + [classes[targets[i]] for i in drawn],
          "epoch": ["uniform (as stored)"] * len(targets) + ["weighted sampler"] * len(drawn)}
     )
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     sns.countplot(data=data, x="class", hue="epoch", order=classes, ax=ax)
     ax.axhline(len(targets) / len(classes), color="k", ls="--", lw=1, label="balanced")
     ax.legend()
     _title(fig, "Training images per class seen in one epoch", tag)
-    fig.tight_layout()
     return fig
 
 
 def plot_image_sizes(df: pd.DataFrame, tag: str | None = None):
     """Width x height of every image, per source; odd sizes stand out."""
     sizes = df.groupby(["source", "width", "height"]).size().reset_index(name="images")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
     sns.scatterplot(data=sizes, x="width", y="height", hue="source", size="images", sizes=(20, 400), ax=ax)
     ax.set_title("image sizes (marker area = number of images)")
     _title(fig, "Image sizes", tag)
-    fig.tight_layout()
     return fig
 
 
@@ -76,7 +73,7 @@ def size_table(df: pd.DataFrame, top: int = 8) -> pd.DataFrame:
 def plot_class_grid(dataset: LandscapeDataset, per_class: int = 6, tag: str | None = None):
     """``per_class`` images of each class, one row per class (first images in manifest order)."""
     rows = {c: [i for i, t in enumerate(dataset.targets) if t == k][:per_class] for k, c in enumerate(dataset.classes)}
-    fig, axes = plt.subplots(len(rows), per_class, figsize=(1.8 * per_class, 1.9 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), per_class, figsize=(1.8 * per_class, 1.9 * len(rows)), squeeze=False, layout="constrained")
     for r, (c, idx) in enumerate(rows.items()):
         for k in range(per_class):
             ax = axes[r, k]
@@ -85,7 +82,6 @@ def plot_class_grid(dataset: LandscapeDataset, per_class: int = 6, tag: str | No
                 dataset.plot(dataset[idx[k]], ax=ax, show_title=False)
         axes[r, 0].text(-0.08, 0.5, c, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=10)
     _title(fig, f"Samples per class ({dataset.split})", tag)
-    fig.tight_layout()
     return fig
 
 
@@ -106,7 +102,7 @@ def plot_conflicts(manifest_dir: Path | str, report: dict, max_groups: int = 4, 
     root = resolve_data_root(resolve_manifest(manifest_dir), next(iter(groups.values()))[0]["path"])
     chosen = list(groups.values())[:max_groups]
     width = max(len(g) for g in chosen)
-    fig, axes = plt.subplots(len(chosen), width, figsize=(2.4 * width, 2.5 * len(chosen)), squeeze=False)
+    fig, axes = plt.subplots(len(chosen), width, figsize=(2.4 * width, 2.5 * len(chosen)), squeeze=False, layout="constrained")
     for r, group in enumerate(chosen):
         for k in range(width):
             ax = axes[r, k]
@@ -115,7 +111,6 @@ def plot_conflicts(manifest_dir: Path | str, report: dict, max_groups: int = 4, 
                 ax.imshow(load_rgb(root / group[k]["path"]))
                 ax.set_title(f"{group[k]['label']}\n{Path(group[k]['path']).name}", fontsize=8)
     _title(fig, "Identical images with conflicting labels (dropped)", tag)
-    fig.tight_layout()
     return fig
 
 
@@ -129,7 +124,7 @@ def plot_augmentations(images: Sequence, size: int = 150, draws: int = 4, seed: 
     steps = [("original", v2.Identity()), *study_train_steps(size)]
     full = train_transform(size, mean=(0, 0, 0), std=(1, 1, 1))  # unnormalised, to display
     n_rows, n_cols = len(steps) + draws, len(imgs)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.1 * n_cols, 2.0 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.1 * n_cols, 2.0 * n_rows), squeeze=False, layout="constrained")
     for r in range(n_rows):
         name = steps[r][0] if r < len(steps) else f"full pipeline #{r - len(steps) + 1}"
         for c, img in enumerate(imgs):
@@ -139,5 +134,4 @@ def plot_augmentations(images: Sequence, size: int = 150, draws: int = 4, seed: 
             axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=9)
     _title(fig, "The study's augmentation pipeline, step by step", tag)
-    fig.tight_layout()
     return fig
