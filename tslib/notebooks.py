@@ -82,11 +82,12 @@ def run_notebooks(
     folder: Path | str = DEFAULT_NOTEBOOK_DIR,
     timeout: int = 4 * 3600,
     params: dict[str, str] | None = None,
+    report: bool = True,
 ) -> list[dict]:
     """Execute the notebooks in order, each in a fresh kernel with ``TSLIB_SMOKE``/``TSLIB_DATA``/``TSLIB_RUNS``
     set and ``params`` injected; write ``out/<name>.ipynb`` and ``out/<name>_figures/*.png``; print one line per
     notebook. The first failure stops the series: its notebook is saved with the error, and its result names the
-    failing cell."""
+    failing cell. After a complete series, ``out/report.html`` sums up every run (``report``)."""
     import subprocess
 
     import nbformat
@@ -127,6 +128,12 @@ def run_notebooks(
             print(f"{path.name}: {status} ({results[-1]['seconds']} s, {len(figures)} figures)", flush=True)
             if error:
                 break
+        else:
+            from .report import find_runs, write_report
+
+            work = Path(os.environ["TSLIB_RUNS"])
+            if report and work.is_dir() and any(r is not None for r in find_runs(work)):  # notebooks 01-02 alone train nothing
+                print(f"results page: {write_report(work, out / 'report.html')}", flush=True)
     finally:
         os.environ.clear()
         os.environ.update(env_backup)

@@ -48,7 +48,7 @@ def test_a_failing_parameter_stops_the_series_with_one_line(tmp_path, monkeypatc
                    books / "01_train.ipynb")
     _write(books / "02_next.ipynb", "print('next')")
     monkeypatch.setattr("tslib.notebooks.DEFAULT_NOTEBOOK_DIR", books)
-    results = run_notebooks(tmp_path / "ok", folder=books, params={"EPOCHS": "3"})
+    results = run_notebooks(tmp_path / "ok", folder=books, params={"EPOCHS": "3"}, report=False)
     assert [r["error"] for r in results] == [None, None]
     assert "EPOCHS = 3" in nbformat.read(tmp_path / "ok" / "01_train.ipynb", as_version=4).cells[1].source
     capsys.readouterr()

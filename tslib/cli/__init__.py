@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import report
 from .args import Parser, add_config_args, config_from_args
 from .data import add_data_commands
+from .results import add_report_command
 
 DEFAULT_TASK = "classify"
 
@@ -93,6 +94,7 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     add_data_commands(sub)
+    add_report_command(sub)
 
     spec = get_task(task)
     p = sub.add_parser("train", help="train a model (--task " + "|".join(available_tasks()) + "); prints the test "
@@ -135,16 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BaseException as e:  # noqa: BLE001 - the one place errors become exit codes
         return report(e, debug)
-    finally:
-        _leave_process_group()
-
-
-def _leave_process_group() -> None:
-    """End torchrun's process group cleanly (a no-op in a single process)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
     finally:
         _leave_process_group()
 
