@@ -32,3 +32,13 @@ def center_crop(x: Tensor, height: int, width: int) -> Tensor:
         raise ValueError(f"cannot crop {(h, w)} to the larger {(height, width)}")
     top, left = (h - height) // 2, (w - width) // 2
     return x[..., top:top + height, left:left + width]
+
+
+def pad_to_stride(x: Tensor, channels: int, depth: int, name: str) -> Tensor:
+    """Check a segmenter's input is ``[B, channels, H, W]`` and pad it to a multiple of ``2 ** depth`` (mirrored,
+    or replicated when the image is smaller than one stride); crop the output back with :func:`center_crop`."""
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{name} expects [B, {channels}, H, W] images, got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    step = 2**depth
+    return pad_to(x, round_up(h, step), round_up(w, step), mode="reflect" if min(h, w) > step else "replicate")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .registry import register_model
-from .shapes import center_crop, pad_to, round_up
+from .shapes import center_crop, pad_to_stride
 
 
 class DoubleConv(nn.Sequential):
@@ -46,11 +46,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(chans[0], num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"UNet expects [B, {self.in_channels}, H, W] images, got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        step = 2**self.depth
-        x = pad_to(x, round_up(h, step), round_up(w, step), mode="reflect" if min(h, w) > step else "replicate")
+        x = pad_to_stride(x, self.in_channels, self.depth, "UNet")
         skips = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else self.pool(x))

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .lite0 import TIMM_NAME, _lite0_state
 from .registry import register_model
-from .shapes import center_crop, pad_to, round_up
+from .shapes import center_crop, pad_to_stride
 from .unet import DoubleConv
 from .weights import load_backbone_state
 
@@ -76,11 +76,8 @@ class UNetLite0(nn.Module):
         self.head = nn.Conv2d(width, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"UNetLite0 expects [B, {self.in_channels}, H, W] images, got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        step = 2**self.depth
-        x = pad_to(x, round_up(h, step), round_up(w, step), mode="reflect" if min(h, w) > step else "replicate")
+        x = pad_to_stride(x, self.in_channels, self.depth, "UNetLite0")
         image = x * self.scale + self.shift
         skips = self.encoder(image)
         x = skips.pop()  # the bottleneck
