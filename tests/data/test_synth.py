@@ -1,4 +1,4 @@
-"""Tests for the procedural landscape generator (tslib.synth)."""
+"""Tests for the procedural landscape generator (tslib.data.synth and the scene painters)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tslib.data import synth
 from tslib.data.classes import CANONICAL_CLASSES, INTEL_CLASSES, LANDSCAPE_CLASSES
+from tslib.data.prepare import PROCEDURAL_MARKER
+from tslib.data.scenes import NEIGHBOURS
 from tslib.data.synth import generate_image, write_synthetic
+from tslib.data.workspace import resolve_difficulty, write_procedural
 
 LAND_ROOT = Path("Landscape Classification", "Landscape Classification")
 LAND_SPLITS = {"Training Data": "Train", "Validation Data": "Valid", "Testing Data": "Test"}
@@ -143,19 +147,94 @@ def test_no_duplicate_files(tmp_path: Path) -> None:
     assert len(set(hashes.values())) == len(hashes)
 
 
-def _features(cls: str, indices: range, stream: int) -> np.ndarray:
+def _features(cls: str, indices: range, stream: int, difficulty: str) -> np.ndarray:
     """8x8 block-mean RGB thumbnails, flattened."""
-    imgs = np.stack([generate_image(cls, size=64, seed=0, index=i, stream=stream) for i in indices])
+    imgs = np.stack([generate_image(cls, size=64, seed=0, index=i, stream=stream, difficulty=difficulty)
+                     for i in indices])
     return imgs.reshape(len(imgs), 8, 8, 8, 8, 3).mean(axis=(2, 4)).reshape(len(imgs), -1)
 
 
-def test_classes_are_separable_by_nearest_centroid() -> None:
-    train = {c: _features(c, range(0, 24), stream=0) for c in CANONICAL_CLASSES}
+def _nearest_centroid_accuracy(difficulty: str) -> float:
+    train = {c: _features(c, range(0, 24), 0, difficulty) for c in CANONICAL_CLASSES}
     centroids = np.stack([train[c].mean(axis=0) for c in CANONICAL_CLASSES])
     correct = total = 0
     for label, cls in enumerate(CANONICAL_CLASSES):
-        test = _features(cls, range(500, 516), stream=1)  # unseen indices and another stream
+        test = _features(cls, range(500, 516), 1, difficulty)  # unseen indices and another stream
         pred = ((test[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
         correct += int((pred == label).sum())
         total += len(test)
-    assert correct / total > 0.7, f"nearest-centroid accuracy {correct / total:.2f}"
+    return correct / total
+
+
+def test_easy_classes_are_separable_and_realistic_ones_are_not() -> None:
+    easy, realistic = _nearest_centroid_accuracy("easy"), _nearest_centroid_accuracy("realistic")
+    assert easy > 0.7, f"easy: nearest-centroid accuracy {easy:.2f}"
+    assert realistic < easy - 0.15, f"realistic {realistic:.2f} is not clearly harder than easy {easy:.2f}"
+
+
+def test_every_scene_variant_draws(tmp_path: Path) -> None:
+    """Many indices reach every optional element of every painter, at the smallest and a large size."""
+    for cls in CANONICAL_CLASSES:
+        for i in range(60):
+            img = generate_image(cls, size=32 if i % 2 else 150, seed=9, index=i)
+            assert img.dtype == np.uint8 and img.std() > 1, (cls, i)
+
+
+def test_unknown_difficulty_raises(tmp_path: Path) -> None:
+    for call in (lambda: generate_image("sea", difficulty="hard"),
+                 lambda: write_synthetic(tmp_path, per_class=1, difficulty="Easy")):
+        with pytest.raises(ValueError, match="realistic"):
+            call()
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+
+
+def test_difficulty_changes_the_pictures_deterministically() -> None:
+    for cls in CANONICAL_CLASSES:
+        easy = generate_image(cls, size=48, index=3, difficulty="easy")
+        assert np.array_equal(easy, generate_image(cls, size=48, index=3, difficulty="easy"))
+        assert not np.array_equal(easy, generate_image(cls, size=48, index=3))
+
+
+def test_label_noise_paints_a_neighbour_for_a_few_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """About 3% of realistic images (seeded, per image) are a neighbouring class's picture; easy ones never."""
+    painted: list[str] = []
+
+    def recorder(name: str):
+        def paint(rng: np.random.Generator, s: int, h: float) -> np.ndarray:
+            painted.append(name)
+            return np.zeros((s, s, 3), np.float32)
+
+        return paint
+
+    monkeypatch.setattr(synth, "PAINTERS", {c: recorder(c) for c in CANONICAL_CLASSES})
+    n = 1500
+    for difficulty, lo, hi in (("realistic", 0.015, 0.05), ("easy", 0.0, 0.0)):
+        for cls in CANONICAL_CLASSES:
+            painted.clear()
+            for i in range(n):
+                generate_image(cls, size=32, index=i, difficulty=difficulty)
+            others = [p for p in painted if p != cls]
+            assert lo <= len(others) / n <= hi, (difficulty, cls, len(others))
+            assert set(others) <= set(NEIGHBOURS[cls])
+    painted.clear()
+    generate_image("sea", size=32, index=7)
+    generate_image("sea", size=32, index=7)
+    assert painted[0] == painted[1]  # the same image, the same painter
+
+
+def test_write_procedural_passes_the_difficulty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TSLIB_PROCEDURAL", raising=False)
+    assert resolve_difficulty() == "realistic" and resolve_difficulty("easy") == "easy"
+    monkeypatch.setenv("TSLIB_PROCEDURAL", "Easy")
+    assert resolve_difficulty() == "easy" and resolve_difficulty("realistic") == "realistic"
+    monkeypatch.setenv("TSLIB_PROCEDURAL", "hard")
+    with pytest.raises(ValueError, match="TSLIB_PROCEDURAL"):
+        resolve_difficulty()
+    monkeypatch.setenv("TSLIB_PROCEDURAL", "easy")
+    easy = write_procedural(tmp_path / "e", per_class=2, size=40)
+    real = write_procedural(tmp_path / "r", per_class=2, size=40, difficulty="realistic")
+    assert "difficulty=easy" in (tmp_path / "e" / PROCEDURAL_MARKER).read_text()
+    assert "difficulty=realistic" in (tmp_path / "r" / PROCEDURAL_MARKER).read_text()
+    a, b = _tree(easy["intel"].parent), _tree(real["intel"].parent)
+    assert a.keys() - {PROCEDURAL_MARKER} == b.keys() - {PROCEDURAL_MARKER}
+    assert all(a[k] != b[k] for k in a if k.startswith("landscape/"))

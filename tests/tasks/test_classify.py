@@ -23,7 +23,7 @@ from tslib.tasks.classify.prediction import predict
 @pytest.fixture(scope="module")
 def procedural_manifest(tmp_path_factory):
     root = tmp_path_factory.mktemp("proc")
-    write_procedural(root / "data", per_class=24, size=48, seed=1)
+    write_procedural(root / "data", per_class=24, size=48, seed=1, difficulty="easy")  # a learnable signal
     prepare(root / "prep", intel=root / "data" / "intel", landscape=root / "data" / "landscape", progress=False)
     return root / "prep" / "manifest.csv"
 

@@ -26,7 +26,7 @@ from tslib.utils import seed_everything
 def world(tmp_path_factory):
     """Procedural data, a CNN classifier at 32 px, and a conditional VAE trained on the same data."""
     root = tmp_path_factory.mktemp("gen")
-    write_procedural(root / "data", per_class=30, size=48, seed=2)
+    write_procedural(root / "data", per_class=30, size=48, seed=2, difficulty="easy")  # a learnable signal
     prepare(root / "prep", intel=root / "data" / "intel", landscape=root / "data" / "landscape", progress=False)
     engine = dict(num_workers=0, progress=False)
     train_classifier(ClassifyConfig(manifest=str(root / "prep"), img_size=32, augment=False,

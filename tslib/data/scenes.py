@@ -1,306 +1,280 @@
 """The procedural scenes: one painter per landscape class, built from fractal value noise, gradients and masks.
 
-Each painter takes its own RNG and a size and returns an HxWx3 float32 image in 0..255; :mod:`tslib.data.synth`
-adds the shared finishing touches (flip, exposure, grain) and writes the datasets.
+Each painter takes its own RNG, a size and a hardness ``h`` and returns an HxWx3 float32 image in 0..255. At
+``h = 0`` ("easy") every class keeps its own look and is trivially separable; at ``h = 1`` ("realistic") the
+classes share elements the way the real Intel and Landscape photos do: snow-clad peaks behind glaciers and in
+mountain scenes, rock in glacier scenes, mountains, cliffs, icebergs and beaches around the sea, rocky hills
+behind dunes and arid mountains, lakes and conifers below mountains, facades in street scenes and roads in front
+of buildings (:mod:`tslib.data.scenes_urban`). :mod:`tslib.data.synth` adds the finishing touches (lighting,
+clutter, flip, exposure, grain) and a little label noise (:data:`NEIGHBOURS`), and writes the datasets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 
-Rng = np.random.Generator
-F32 = np.float32
-#: Scenes are drawn at most this big and enlarged with Pillow (keeps 224 px as cheap as 150 px).
-RENDER_MAX = 160
-_WARM = np.array([1.12, 0.98, 0.8])
+from .scenes_kit import (
+    F32,
+    RENDER_MAX,
+    Rng,
+    chance,
+    color,
+    crowns,
+    grid,
+    mix,
+    noise1d,
+    noise2d,
+    px,
+    ridge,
+    row,
+    sky,
+    tone,
+)
+from .scenes_urban import buildings, street
+
+__all__ = ["F32", "NEIGHBOURS", "PAINTERS", "RENDER_MAX", "Rng"]
 
 
-@lru_cache(maxsize=256)
-def _lerp_weights(n: int, g: int, smooth: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Left grid index and (smoothstep) weight of each of n pixels on a g-point grid spanning the image."""
-    pos = np.linspace(0.0, g - 1, n)
-    i0 = np.minimum(pos.astype(np.intp), g - 2)
-    t = pos - i0
-    return i0, (t * t * (3 - 2 * t) if smooth else t).astype(F32)
-
-
-def _upsample(grid: np.ndarray, h: int, w: int, smooth: bool = True) -> np.ndarray:
-    """Interpolate a small (gy, gx) grid to (h, w) (separable; no BLAS, so no thread overhead)."""
-    iy, ty = _lerp_weights(h, grid.shape[0], smooth)
-    ix, tx = _lerp_weights(w, grid.shape[1], smooth)
-    rows = grid[:, ix] + (grid[:, ix + 1] - grid[:, ix]) * tx
-    return rows[iy] + (rows[iy + 1] - rows[iy]) * ty[:, None]
-
-
-def _noise2d(rng: Rng, s: int, base: int = 3, octaves: int = 4, stretch: float = 1.0) -> np.ndarray:
-    """Fractal value noise in [0, 1], shape (s, s); ``stretch`` > 1 gives more detail along x.
-
-    The octaves are summed on the finest octave's grid and only that sum is enlarged to the image.
-    """
-    cells = [base * 2**o for o in range(octaves)]
-    sizes = [(min(c, s - 1) + 1, min(int(c * stretch), s - 1) + 1) for c in cells]
-    fy, fx = sizes[-1]
-    out, amp, total = np.zeros((fy, fx), F32), 1.0, 0.0
-    for gy, gx in sizes:
-        out += F32(amp) * _upsample(rng.random((gy, gx), F32), fy, fx)
-        total, amp = total + amp, amp * 0.5
-    return _upsample(out / F32(total), s, s, smooth=False)
-
-
-def _noise1d(rng: Rng, s: int, base: int = 3, octaves: int = 6, gain: float = 0.55) -> np.ndarray:
-    """Fractal 1-D value noise in about [0, 1], shape (1, s) (one value per image column)."""
-    out, amp, total = np.zeros((1, s), F32), 1.0, 0.0
-    for o in range(octaves):
-        g = min(base * 2**o, s - 1) + 1
-        out += F32(amp) * _upsample(rng.random((2, g), F32), 1, s)
-        total, amp = total + amp, amp * gain
-    return out / F32(total)
-
-
-def _color(rng: Rng, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> np.ndarray:
-    """A random RGB colour inside the box lo..hi (for hued things: sky, water, foliage, sand)."""
-    lo_ = np.array(lo, F32)
-    return lo_ + (np.array(hi, F32) - lo_) * rng.random(3, F32)
-
-
-def _tone(rng: Rng, lo: float, hi: float, warm: float = 0.0, n: int | None = None) -> np.ndarray:
-    """Grey of brightness lo..hi, shifted up to ``warm`` toward brown/beige (for rock, walls, asphalt)."""
-    g = np.asarray(rng.uniform(lo, hi, n))[..., None]
-    w = np.asarray(rng.uniform(0, warm, n))[..., None] if warm else 0.0
-    return (g * (1 + w * (_WARM - 1))).astype(F32)
-
-
-def _mix(img: np.ndarray, mask: np.ndarray, color: np.ndarray | float) -> None:
-    """Paint ``color`` (broadcastable to img) in place where ``mask`` is set (bool) or blend by it (float)."""
-    if mask.dtype == bool:
-        rows = np.flatnonzero(mask.any(axis=1)) if mask.shape[0] == img.shape[0] > 1 else None
-        if rows is not None:  # only touch the rows the mask reaches
-            if rows.size == 0:
-                return
-            r0, r1 = rows[0], rows[-1] + 1
-            img, mask = img[r0:r1], mask[r0:r1]
-            color = color[r0:r1] if np.ndim(color) == 3 and np.shape(color)[0] > 1 else color
-        np.copyto(img, color, where=mask[..., None], casting="unsafe")
-    else:
-        img += mask[..., None] * (np.asarray(color, F32) - img)
-
-
-def _row(level: np.ndarray | float, s: int) -> int:
-    """Pixel row of the topmost point of ``level``: work below a ridge only needs the rows from here down."""
-    return int(np.clip(np.floor(np.min(level) * s), 0, s))
-
-
-def _px(v: float, s: int) -> int:
-    """Pixel index of the image fraction ``v``, clipped to 0..s."""
-    return int(min(max(v * s, 0), s))
-
-
-def _grid(s: int) -> tuple[np.ndarray, np.ndarray]:
-    c = ((np.arange(s) + 0.5) / s).astype(F32)
-    return c[:, None], c[None, :]
-
-
-#: Sky colour boxes per scene: (top lo, top hi, horizon lo, horizon hi).
-_SKIES = {
-    "mountain": ((50, 100, 170), (110, 160, 235), (160, 185, 210), (215, 225, 245)),
-    "glacier": ((110, 160, 210), (190, 215, 245), (200, 220, 235), (235, 245, 255)),
-    "sea": ((40, 100, 180), (120, 170, 235), (170, 200, 225), (225, 235, 250)),
-    "desert": ((140, 175, 215), (200, 220, 245), (215, 215, 215), (245, 240, 235)),
-    "forest": ((120, 160, 200), (200, 215, 235), (190, 200, 210), (235, 240, 240)),
-    "buildings": ((70, 120, 180), (170, 200, 235), (180, 195, 215), (230, 235, 245)),
-    "street": ((80, 130, 190), (180, 205, 235), (190, 200, 215), (235, 240, 245)),
-}
-
-
-def _sky(rng: Rng, s: int, scene: str, horizon: float, clouds: float) -> np.ndarray:
-    """Gradient from a random zenith colour to a paler horizon colour, soft clouds above ``horizon``."""
-    top_lo, top_hi, bottom_lo, bottom_hi = _SKIES[scene]
-    top, bottom = _color(rng, top_lo, top_hi), _color(rng, bottom_lo, bottom_hi)
-    y, _ = _grid(s)
-    t = np.clip(y / F32(max(horizon, 1e-3)), 0, 1)[..., None]
-    img = np.empty((s, s, 3), F32)
-    img[...] = top * (1 - t) + bottom * t
-    if clouds > 0:
-        r1 = min(int(np.ceil(horizon * s)), s)  # clouds only above the horizon
-        cloud = _noise2d(rng, s, base=3, octaves=4, stretch=0.5)[:r1]
-        cloud = np.clip((cloud - F32(1 - clouds)) * 3, 0, 0.85)
-        _mix(img[:r1], cloud, rng.uniform(215, 250))
-    return img
-
-
-def _ridge(rng: Rng, s: int, level: float, amp: float, base: int = 2, octaves: int = 7) -> np.ndarray:
-    """Jagged ridge line y(x), shape (1, s): ``level`` minus ``amp`` times ridged (folded) noise."""
-    n = 1 - np.abs(2 * _noise1d(rng, s, base=base, octaves=octaves, gain=0.6) - 1)
-    return F32(level) - F32(amp) * (n - n.min()) / (np.ptp(n) + F32(1e-6))
-
-
-def _mountain(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
-    img = _sky(rng, s, "mountain", 0.6, rng.uniform(0.0, 0.4))
-    tex = _noise2d(rng, s, base=3, octaves=5, stretch=3.0)
-    layers = int(rng.integers(1, 4))
-    for k in range(layers):
-        near = (k + 1) / layers
-        ry = _ridge(rng, s, rng.uniform(0.3, 0.5) + 0.2 * near, rng.uniform(0.25, 0.45))
-        rock = _tone(rng, 85, 150, warm=1.0) * (1.0 - 0.25 * near)
-        r0 = _row(ry, s)
+def _rocks(rng: Rng, img: np.ndarray, tex: np.ndarray, levels: list[float], amp: tuple[float, float],
+           snow: float, arid: bool = False, fade: float = 0.0) -> None:
+    """Rocky ridges, far to near, one per entry of ``levels`` (image fractions); ``snow`` 0..1 from a dusting
+    on the peaks to nearly white mountains (below 0: bare rock); ``arid``: sandstone colours; far ridges
+    ``fade`` toward the sky colour above them."""
+    s = img.shape[0]
+    y, x = grid(s)
+    for k, level in enumerate(levels):
+        near = (k + 1) / len(levels)
+        ry = ridge(rng, s, level, rng.uniform(*amp))
+        rock = tone(rng, 85, 150, warm=1.0) * (1.0 - 0.25 * near)
+        if arid:
+            rock = rock * rng.uniform((1.05, 0.85, 0.6), (1.3, 1.0, 0.8)).astype(F32) + 15
+        r0 = row(ry, s)
         yy, tx = y[r0:], tex[r0:]
         shade = tx + (x - 0.5) * rng.uniform(-0.6, 0.6) + 0.3 * (yy - ry)
-        snowline = ry.min() + rng.uniform(0.02, 0.12) + 0.1 * (_noise1d(rng, s, 4, 4) - 0.5)
         body = rock * (0.6 + 0.7 * shade)[..., None]
-        _mix(body, (yy < snowline) & (tx > rng.uniform(0.3, 0.5)), (235 - 40 * (1 - tx))[..., None])
-        _mix(img[r0:], yy > ry, body)
-    if rng.random() < 0.5:  # meadow / scree in front
-        fy = _ridge(rng, s, rng.uniform(0.85, 0.98), 0.08, base=2, octaves=3)
-        r0, grass = _row(fy, s), _color(rng, (60, 80, 40), (120, 130, 70))
-        _mix(img[r0:], y[r0:] > fy, grass * (0.7 + 0.6 * tex[r0:])[..., None])
+        if snow >= 0:
+            depth = 0.02 + 0.5 * snow * rng.uniform(0.5, 1.0)
+            snowline = ry.min() + depth + 0.1 * (noise1d(rng, s, 4, 4) - 0.5)
+            cover = (yy < snowline) & (tx > rng.uniform(0.3, 0.5) - 0.3 * snow)
+            mix(body, cover, (235 - 40 * (1 - tx))[..., None])
+        if fade * (1 - near) > 0.01:
+            body += F32(fade * (1 - near)) * (img[max(r0 - 1, 0)].mean(axis=0) - body)
+        mix(img[r0:], yy > ry, body)
+
+
+def _water(rng: Rng, img: np.ndarray, top: float, chop: float = 1.0) -> None:
+    """Water from ``top`` to the bottom: deep to near colours, perspective waves, foam on the crests."""
+    s = img.shape[0]
+    y, _ = grid(s)
+    r0 = row(top, s)
+    d = np.clip((y[r0:] - top) / (1 - top), 0, 1)
+    deep, near = color(rng, (10, 50, 110), (40, 100, 170)), color(rng, (20, 90, 140), (70, 150, 190))
+    waves = np.sin(rng.uniform(4, 9) / (d + 0.06) + 5 * noise2d(rng, s, 2, 4, stretch=3.0)[r0:])
+    water = (deep + (near - deep) * d[..., None]) * (1 + chop * rng.uniform(0.08, 0.18) * waves)[..., None]
+    if chop > 0.5:
+        mix(water, (waves > 0.93) & (noise2d(rng, s, 4, 2)[r0:] > 0.55), 235.0)
+    mix(img[r0:], y[r0:] > top, water)
+
+
+def _icebergs(rng: Rng, img: np.ndarray, top: float, n: int) -> None:
+    """``n`` floating ice blocks below ``top``: flat-topped or peaked, lit white on one side, blue on the other."""
+    s = img.shape[0]
+    y, x = grid(s)
+    ice, blue = color(rng, (215, 230, 240), (250, 252, 255)), color(rng, (110, 160, 200), (170, 210, 235))
+    for base in np.sort(rng.uniform(min(top + 0.03, 0.95), 0.97, n)):
+        cx, w = rng.uniform(0, 1), rng.uniform(0.04, 0.2) * (0.5 + base)
+        hgt = w * rng.uniform(0.25, 0.8)
+        r0, r1, c0, c1 = px(base - hgt, s), px(base, s) + 1, px(cx - w, s), px(cx + w, s) + 1
+        if r0 >= r1 or c0 >= c1:
+            continue
+        xx = x[:, c0:c1]
+        prof = np.clip(1 - np.abs(xx - cx) / w, 0, 1) ** rng.uniform(0.2, 0.8)
+        block = y[r0:r1] > base - hgt * prof * (0.8 + 0.2 * np.sin(40 * xx))
+        shade = np.where((xx < cx + rng.uniform(-0.3, 0.3) * w)[..., None], ice, blue)
+        np.copyto(img[r0:r1, c0:c1], np.broadcast_to(shade, block.shape + (3,)), where=block[..., None])
+
+
+def _conifers(rng: Rng, img: np.ndarray, n: int, tops: tuple[float, float], heights: tuple[float, float]) -> None:
+    """``n`` conifers, back to front, each drawn inside its bounding box."""
+    s = img.shape[0]
+    y, x = grid(s)
+    trunk = color(rng, (50, 35, 20), (100, 75, 50))
+    top_, hs = rng.uniform(*tops, n), rng.uniform(*heights, n)
+    cxs, hws = rng.uniform(-0.05, 1.05, n), rng.uniform(0.05, 0.12, n) * (hs / 0.4)
+    greens = np.array([20, 60, 20], F32) + np.array([50, 70, 40], F32) * rng.random((n, 3), F32)
+    jag = 0.85 + 0.15 * np.sin(60 * y)  # ragged crown edges
+    for k in np.argsort(top_ + hs):
+        top, hgt, cx, hw = top_[k], hs[k], cxs[k], hws[k]
+        img[px(top + 0.9 * hgt, s) : px(top + 1.3 * hgt, s) + 1, px(cx - 0.12 * hw, s) : px(cx + 0.12 * hw, s) + 1] = trunk
+        r0, r1, c0, c1 = px(top, s), px(top + hgt, s) + 1, px(cx - hw, s), px(cx + hw, s) + 1
+        if r0 >= s or c0 >= s or c1 <= 0:
+            continue
+        xx = x[:, c0:c1]
+        crown = np.abs(xx - cx) < (y[r0:r1] - top) * (hw / hgt) * jag[r0:r1]
+        lit = np.where((xx > cx)[..., None], greens[k] * 1.1, greens[k] * 0.8)
+        np.copyto(img[r0:r1, c0:c1], lit, where=crown[..., None])
+
+
+def _mountain(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
+    y, x = grid(s)
+    img = sky(rng, s, "mountain", 0.6, rng.uniform(0.0, 0.4), h)
+    tex = noise2d(rng, s, base=3, octaves=5, stretch=3.0)
+    layers = int(rng.integers(1, 4))
+    arid, snow = chance(rng, 0.1, h), rng.uniform(0.0, 0.2)
+    if arid:  # bare, sunburnt rock (the desert look-alike)
+        snow = -1.0
+    elif chance(rng, 0.45, h):  # snow-clad peaks (the glacier look-alike)
+        snow = rng.uniform(0.5, 1.0)
+    levels = [rng.uniform(0.3, 0.5) + 0.2 * (k + 1) / layers for k in range(layers)]
+    _rocks(rng, img, tex, levels, (0.25, 0.45), snow, arid, fade=h * rng.uniform(0.2, 0.5))
+    fore = rng.random()
+    if snow > 0.5 and fore < 0.5:  # a snowfield in front
+        fy = ridge(rng, s, rng.uniform(0.6, 0.9), 0.1, base=2, octaves=4)
+        r0, white = row(fy, s), color(rng, (200, 215, 230), (245, 250, 255))
+        mix(img[r0:], y[r0:] > fy, white * (0.8 + 0.25 * tex[r0:])[..., None])
+    elif fore < 0.15 * h:  # a lake below the peaks (the sea look-alike)
+        _water(rng, img, rng.uniform(0.65, 0.85), chop=rng.uniform(0.1, 0.6))
+    elif fore < 0.4 * h:  # conifers on the lower slopes
+        _conifers(rng, img, int(rng.integers(6, 18)), (0.55, 0.85), (0.1, 0.3))
+    elif fore < 0.5 + 0.25 * h:  # meadow / scree in front
+        fy = ridge(rng, s, rng.uniform(0.8, 0.98), 0.08, base=2, octaves=3)
+        r0 = row(fy, s)
+        grass = color(rng, (150, 120, 70), (200, 170, 120)) if arid else color(rng, (60, 80, 40), (120, 130, 70))
+        mix(img[r0:], y[r0:] > fy, grass * (0.7 + 0.6 * tex[r0:])[..., None])
     return img
 
 
-def _glacier(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
+def _glacier(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
+    y, x = grid(s)
     hz = rng.uniform(0.25, 0.5)
-    img = _sky(rng, s, "glacier", hz, rng.uniform(0.0, 0.6))
-    ice, blue = _color(rng, (195, 225, 240), (235, 250, 255)), _color(rng, (60, 130, 185), (140, 200, 230))
-    ry = _ridge(rng, s, hz + 0.05, rng.uniform(0.1, 0.3), base=2, octaves=4)
-    r0 = _row(ry, s)
-    yy, sub, shade = y[r0:], img[r0:], _noise2d(rng, s, base=2, octaves=3)[r0:]
-    _mix(sub, yy > ry, ice + ((1 - shade) * 0.5)[..., None] * (blue - ice) + 10 * (x - 0.5)[..., None])
+    peaks = chance(rng, 0.7, h)
+    if peaks and rng.random() < 0.4:  # the peaks fill the picture, the ice only the bottom (mountain look-alike)
+        hz = rng.uniform(0.5, 0.7)
+    img = sky(rng, s, "glacier", hz - 0.25 * peaks, rng.uniform(0.0, 0.6), h)
+    if peaks:  # snow-clad rock ridges behind the ice
+        tex, n = noise2d(rng, s, base=3, octaves=4, stretch=3.0), int(rng.integers(1, 3))
+        levels = [hz - rng.uniform(0.0, 0.1) * (n - k) for k in range(n)]
+        _rocks(rng, img, tex, levels, (0.15, 0.4), rng.uniform(0.3, 1.0), fade=rng.uniform(0.1, 0.4))
+    ice, blue = color(rng, (195, 225, 240), (235, 250, 255)), color(rng, (60, 130, 185), (140, 200, 230))
+    if chance(rng, 0.4, h):  # old, grey ice
+        ice = ice * rng.uniform(0.7, 0.9) + (ice.mean() - ice) * 0.5
+    ry = ridge(rng, s, hz + 0.05, rng.uniform(0.1, 0.3), base=2, octaves=4)
+    r0 = row(ry, s)
+    yy, sub, shade = y[r0:], img[r0:], noise2d(rng, s, base=2, octaves=3)[r0:]
+    mix(sub, yy > ry, ice + ((1 - shade) * 0.5)[..., None] * (blue - ice) + 10 * (x - 0.5)[..., None])
     depth = 1 / (np.clip((yy - hz) / (1 - hz), 0, 1) + F32(0.15))  # ice field with perspective crevasses
     ang = rng.uniform(-1.2, 1.2)
     u = depth * (np.cos(ang) + 2 * (x - 0.5) * np.sin(ang)) * rng.uniform(2, 5) + 4 * shade
-    _mix(sub, (np.abs(np.sin(u)) < rng.uniform(0.1, 0.25)) & (yy > ry + 0.04) & (shade > 0.45), blue * 0.75)
-    if rng.random() < 0.4:  # meltwater lagoon
-        _mix(img, y > rng.uniform(0.8, 0.95) + 0.05 * _noise1d(rng, s, 2, 3), blue * rng.uniform(0.5, 0.8))
+    mix(sub, (np.abs(np.sin(u)) < rng.uniform(0.1, 0.25)) & (yy > ry + 0.04) & (shade > 0.45), blue * 0.75)
+    if chance(rng, 0.5, h):  # moraine stripes and rock showing through the ice
+        rock = tone(rng, 50, 120, warm=1.0)
+        mix(sub, (yy > ry) & ((np.abs(np.sin(0.5 * u + 1.3)) < 0.07) | (shade < rng.uniform(0.2, 0.35))), rock)
+    if rng.random() < 0.4 + 0.2 * h:  # meltwater lagoon, with floating ice in hard scenes
+        top = rng.uniform(0.8, 0.95) - h * rng.uniform(0.0, 0.25)
+        mix(img, y > top + 0.05 * noise1d(rng, s, 2, 3), blue * rng.uniform(0.5, 0.8))
+        if chance(rng, 0.7, h):
+            _icebergs(rng, img, top, int(rng.integers(1, 5)))
     return img
 
 
-def _sea(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
+def _sea(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
+    y, x = grid(s)
     hz = rng.uniform(0.3, 0.55)
-    img = _sky(rng, s, "sea", hz, rng.uniform(0.0, 0.5))
-    if rng.random() < 0.4:  # headland at the horizon
+    img = sky(rng, s, "sea", hz, rng.uniform(0.0, 0.5), h)
+    back = rng.random()
+    if back < 0.4 * h:  # mountains across the water, bare or snow-clad (the mountain / glacier look-alike)
+        snow = rng.uniform(0.3, 1.0) if rng.random() < 0.4 else -1.0
+        tex = noise2d(rng, s, base=3, octaves=4, stretch=3.0)
+        _rocks(rng, img, tex, [hz + 0.02], (0.1, 0.35), snow, fade=rng.uniform(0.0, 0.4))
+    elif back < 0.4:  # headland at the horizon
         side = x < rng.uniform(0.15, 0.4) if rng.random() < 0.5 else x > rng.uniform(0.6, 0.85)
-        land = side & (y > _ridge(rng, s, hz, rng.uniform(0.03, 0.12), 2, 4))
-        _mix(img, land, _color(rng, (40, 60, 40), (90, 100, 80)))
-    r0 = _row(hz, s)
-    d = np.clip((y[r0:] - hz) / (1 - hz), 0, 1)
-    deep, near = _color(rng, (10, 50, 110), (40, 100, 170)), _color(rng, (20, 90, 140), (70, 150, 190))
-    waves = np.sin(rng.uniform(4, 9) / (d + 0.06) + 5 * _noise2d(rng, s, 2, 4, stretch=3.0)[r0:])
-    water = (deep + (near - deep) * d[..., None]) * (1 + rng.uniform(0.08, 0.18) * waves)[..., None]
-    _mix(water, (waves > 0.93) & (_noise2d(rng, s, 4, 2)[r0:] > 0.55), 235.0)
-    _mix(img[r0:], y[r0:] > hz, water)
-    if rng.random() < 0.35:  # beach in front (the Landscape "Coast" look)
-        shore = _ridge(rng, s, rng.uniform(0.85, 0.97), 0.06, 2, 4)
-        _mix(img, y > shore, _color(rng, (190, 170, 130), (230, 210, 170)))
+        land = side & (y > ridge(rng, s, hz, rng.uniform(0.03, 0.12), 2, 4))
+        mix(img, land, color(rng, (40, 60, 40), (90, 100, 80)))
+    _water(rng, img, hz, chop=rng.uniform(0.3, 1.0) if h else 1.0)
+    if chance(rng, 0.3, h):  # a cliff on one side, down into the water
+        left = rng.random() < 0.5
+        edge = rng.uniform(0.15, 0.45) + 0.1 * (noise2d(rng, s, 2, 4)[:, :1] - 0.5)  # (s, 1) cliff face
+        cliff = (x < edge if left else x > 1 - edge) & (y > ridge(rng, s, rng.uniform(0.1, 0.4), 0.15, 2, 5))
+        tex = noise2d(rng, s, base=3, octaves=4, stretch=0.4)
+        mix(img, cliff, tone(rng, 70, 150, warm=1.0) * (0.6 + 0.7 * tex)[..., None])
+    if chance(rng, 0.1, h):
+        _icebergs(rng, img, hz, int(rng.integers(1, 4)))
+    if rng.random() < 0.35 + 0.15 * h:  # beach in front (the Landscape "Coast" look)
+        shore = ridge(rng, s, rng.uniform(0.85, 0.97) - h * rng.uniform(0.0, 0.2), 0.06, 2, 4)
+        mix(img, y > shore, color(rng, (190, 170, 130), (230, 210, 170)))
     return img
 
 
-def _desert(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
+def _desert(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
+    y, x = grid(s)
     hz = rng.uniform(0.25, 0.5)
-    img = _sky(rng, s, "desert", hz, rng.uniform(0.0, 0.25))
-    sand = _color(rng, (195, 145, 85), (235, 190, 135))
-    grain = _noise2d(rng, s, 6, 2)[..., None]
+    img = sky(rng, s, "desert", hz, rng.uniform(0.0, 0.25), h)
+    if chance(rng, 0.3, h):  # rocky hills or mesas behind the dunes (the mountain look-alike)
+        hz = max(hz, rng.uniform(0.35, 0.55))
+        tex = noise2d(rng, s, base=3, octaves=4, stretch=3.0)
+        _rocks(rng, img, tex, [hz + 0.03], (0.08, 0.3), -1.0, arid=rng.random() < 0.7, fade=rng.uniform(0.0, 0.4))
+    sand = color(rng, (195, 145, 85), (235, 190, 135))
+    if chance(rng, 0.4, h):  # grey-brown gravel and dull sand
+        sand = color(rng, (140, 120, 95), (200, 180, 150))
+    grain = noise2d(rng, s, 6, 2)[..., None]
     layers = int(rng.integers(3, 6))
+    flat = F32(rng.uniform(0.2, 1.0) if h else 1.0)  # hard scenes: gentler dunes
     for k in range(layers):  # dune rows, back to front: lit windward flank, sharp crest, shadowed slip face
         near = k / max(layers - 1, 1)
         crest = rng.uniform(0.3, 0.7)
         freq = rng.uniform(0.7, 2.5) / (0.5 + near)
-        t = np.mod(x * freq + rng.uniform(0, 1) + 0.3 * _noise1d(rng, s, 2, 3), 1)
+        t = np.mod(x * freq + rng.uniform(0, 1) + 0.3 * noise1d(rng, s, 2, 3), 1)
         bump = np.where(t < crest, t / crest, (1 - t) / (1 - crest)) ** 1.5
-        ry = hz + (1 - hz) * near * rng.uniform(0.6, 0.85) - rng.uniform(0.05, 0.15) * (0.4 + near) * bump
-        r0 = _row(ry, s)
+        ry = hz + (1 - hz) * near * rng.uniform(0.6, 0.85) - flat * rng.uniform(0.05, 0.15) * (0.4 + near) * bump
+        r0 = row(ry, s)
         yy = y[r0:]
         face = np.mod(t + rng.uniform(-1.5, 1.5) * (yy - ry), 1) < crest  # slanted lit / shadow boundary
-        light = np.where(face, rng.uniform(1.0, 1.12), rng.uniform(0.7, 0.85)) - 0.25 * np.clip(yy - ry, 0, 1)
-        _mix(img[r0:], yy > ry, sand * (1 - 0.08 * near) * (light[..., None] + 0.08 * grain[r0:]))
+        lit = rng.uniform(1.0, 1.12)
+        dim = lit - flat * (lit - rng.uniform(0.7, 0.85))
+        light = np.where(face, lit, dim) - 0.25 * np.clip(yy - ry, 0, 1)
+        mix(img[r0:], yy > ry, sand * (1 - 0.08 * near) * (light[..., None] + 0.08 * grain[r0:]))
+    if chance(rng, 0.35, h):  # dry scrub
+        crowns(rng, img, int(rng.integers(3, 12)), hz + 0.1, 0.97, (0.01, 0.04), color(rng, (60, 60, 30), (120, 110, 60)))
     return img
 
 
-def _forest(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
-    img = _sky(rng, s, "forest", 0.3, 0.0)
-    dark = _color(rng, (15, 40, 15), (50, 85, 45))
-    fill = y > _ridge(rng, s, rng.uniform(0.05, 0.25), 0.15, 3, 5)
-    _mix(img, fill, dark * (0.6 + 0.8 * _noise2d(rng, s, 8, 3))[..., None])
-    trunk = _color(rng, (50, 35, 20), (100, 75, 50))
+def _forest(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
+    y, x = grid(s)
+    clearing = chance(rng, 0.2, h)  # open sky, and mountains over the trees
+    img = sky(rng, s, "forest", rng.uniform(0.4, 0.6) if clearing else 0.3, rng.uniform(0, 0.5) * clearing, h)
+    top = rng.uniform(0.3, 0.55) if clearing else rng.uniform(0.05, 0.25)
+    if clearing and rng.random() < 0.4:
+        tex = noise2d(rng, s, base=3, octaves=4, stretch=3.0)
+        _rocks(rng, img, tex, [top + 0.05], (0.1, 0.3), rng.uniform(-0.5, 0.6), fade=rng.uniform(0.1, 0.5))
+    dark = color(rng, (15, 40, 15), (50, 85, 45))
+    fill = y > ridge(rng, s, top, 0.15, 3, 5)
+    mix(img, fill, dark * (0.6 + 0.8 * noise2d(rng, s, 8, 3))[..., None])
+    trunk = color(rng, (50, 35, 20), (100, 75, 50))
     for cx in rng.uniform(0, 1, int(rng.integers(3, 9))):  # vertical trunks in the undergrowth
         c0, c1 = int((cx - rng.uniform(0.01, 0.04)) * s), int(cx * s) + 1
-        img[int(rng.uniform(0.2, 0.5) * s) :, max(c0, 0) : c1] = trunk * rng.uniform(0.7, 1.1)
-    n = int(rng.integers(20, 45))
-    tops, heights = rng.uniform(-0.1, 0.75, n), rng.uniform(0.25, 0.6, n)
-    cxs, hws = rng.uniform(-0.05, 1.05, n), rng.uniform(0.05, 0.12, n)
-    greens = np.array([20, 60, 20], F32) + np.array([50, 70, 40], F32) * rng.random((n, 3), F32)
-    jag = 0.85 + 0.15 * np.sin(60 * y)  # ragged crown edges
-    for k in np.argsort(tops + heights):  # conifers, back to front, each drawn inside its bounding box
-        top, h, cx, hw = tops[k], heights[k], cxs[k], hws[k]
-        tc0, tc1 = _px(cx - 0.12 * hw, s), _px(cx + 0.12 * hw, s) + 1
-        img[_px(top + 0.9 * h, s) : _px(top + 1.3 * h, s) + 1, tc0:tc1] = trunk
-        r0, r1, c0, c1 = _px(top, s), _px(top + h, s) + 1, _px(cx - hw, s), _px(cx + hw, s) + 1
-        if r0 >= s or c0 >= s or c1 <= 0:
-            continue
-        xx = x[:, c0:c1]
-        crown = np.abs(xx - cx) < (y[r0:r1] - top) * (hw / h) * jag[r0:r1]
-        lit = np.where((xx > cx)[..., None], greens[k] * 1.1, greens[k] * 0.8)
-        np.copyto(img[r0:r1, c0:c1], lit, where=crown[..., None])
+        img[int(rng.uniform(top + 0.15, top + 0.45) * s) :, max(c0, 0) : c1] = trunk * rng.uniform(0.7, 1.1)
+    if chance(rng, 0.2, h):  # a track through the trees (the street look-alike)
+        vx, vy = rng.uniform(0.3, 0.7), rng.uniform(0.5, 0.7)
+        track = (y > vy) & (np.abs(x - vx) < (y - vy) / (1 - vy) * rng.uniform(0.2, 0.5))
+        mix(img, track, tone(rng, 80, 150, warm=1.0))
+    broadleaf = chance(rng, 0.5, h)
+    if broadleaf:  # round crowns, green or (autumn) yellow to rust
+        leaf = color(rng, (150, 90, 20), (220, 170, 60)) if rng.random() < 0.25 else color(rng, (30, 70, 20), (90, 140, 60))
+        crowns(rng, img, int(rng.integers(8, 20)), top - 0.05, 0.8, (0.06, 0.16), leaf, trunk)
+    n = int(rng.integers(3, 12) if broadleaf else rng.integers(20, 45))
+    _conifers(rng, img, n, (top - 0.15, top + 0.7 * (1 - top)), (0.25, 0.6))
     return img
 
 
-def _buildings(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
-    img = _sky(rng, s, "buildings", 0.4, rng.uniform(0.0, 0.3))
-    x0 = rng.uniform(-0.2, 0.0)
-    while x0 < 1:  # a row of facades with window grids
-        w, roof = rng.uniform(0.15, 0.45), rng.uniform(-0.1, 0.35)
-        px, py = rng.uniform(0.03, 0.08), rng.uniform(0.04, 0.09)
-        fx, fy = rng.uniform(0.35, 0.7), rng.uniform(0.35, 0.65)
-        c0, c1, r0 = max(int(x0 * s), 0), min(int((x0 + w) * s), s), max(int(roof * s), 0)
-        xx, yy, box = x[:, c0:c1], y[r0:], img[r0:, c0:c1]
-        box[...] = _tone(rng, 80, 200, warm=1.0)
-        dark = rng.random() < 0.8  # dark glass, or windows reflecting the sky
-        glass = _tone(rng, 30, 110) * [0.8, 0.9, 1.1] if dark else _tone(rng, 170, 230) * [0.9, 1, 1]
-        wins = (np.mod(xx - x0, px) < fx * px) & (np.mod(yy - roof - 0.02, py) < fy * py) & (yy > roof + 0.03)
-        _mix(box, wins & (xx < x0 + w - 0.01), glass)
-        x0 += w
-    img[int(rng.uniform(0.85, 1.0) * s) :] = _tone(rng, 50, 110, warm=0.5)
-    return img
+PAINTERS: dict[str, Callable[..., np.ndarray]] = {
+    "buildings": buildings, "desert": _desert, "forest": _forest, "glacier": _glacier,
+    "mountain": _mountain, "sea": _sea, "street": street,
+}  # fmt: skip
 
-
-def _street(rng: Rng, s: int) -> np.ndarray:
-    y, x = _grid(s)
-    vy, vx = rng.uniform(0.35, 0.5), rng.uniform(0.35, 0.65)
-    img = _sky(rng, s, "street", vy, rng.uniform(0.0, 0.3))
-    wroad = rng.uniform(0.35, 0.7)
-    wside = wroad * rng.uniform(1.3, 1.7)
-    dl = np.abs(x - vx) / np.where(x < vx, vx, 1 - vx) + F32(1e-3)  # 0 at the vanishing point, 1 at the edge
-    ytop = vy - dl * rng.uniform(0.35, 0.6) * (vy + 0.1)
-    yground = vy + np.abs(x - vx) / wside * (1 - vy)
-    seg = np.floor(rng.uniform(1.5, 3) / dl + 8 * (x > vx)).astype(int) % 16  # one facade per segment
-    wall = np.empty((s, s, 3), F32)
-    wall[...] = _tone(rng, 80, 200, warm=1.0, n=16)[seg]
-    rel = (y - ytop) / (yground - ytop + F32(1e-6))
-    cols, floors = np.sin(rng.uniform(6, 12) / dl) > 0.2, np.mod(rel * rng.integers(4, 9), 1) < 0.55
-    wins = cols & floors & (rel < 0.85)
-    _mix(wall, wins, _tone(rng, 30, 100) * [0.85, 0.92, 1.05])
-    _mix(img, (y > ytop) & (y <= yground), wall)
-    # 0 on the centre line of the road, wroad at its edge
-    spread = np.abs(x - vx) / (np.maximum(y - vy, 0) / (1 - vy) + F32(1e-6))
-    _mix(img, (y > yground) & (spread >= wroad), _tone(rng, 130, 185, warm=0.4))  # pavement
-    road = (y > yground) & (spread < wroad)
-    _mix(img, road, _tone(rng, 45, 95, warm=0.2))
-    yellow = rng.random() < 0.5
-    line = _color(rng, (215, 180, 30), (250, 220, 90)) if yellow else np.array([235.0, 235, 235], F32)
-    dashes = np.sin(rng.uniform(1, 3) / (np.maximum(y - vy, 0) + 0.02)) > 0
-    _mix(img, road & (spread < 0.015) & dashes, line)
-    _mix(img, road & (np.abs(spread - wroad * 0.92) < 0.012), 225.0)
-    return img
-
-
-PAINTERS: dict[str, Callable[[Rng, int], np.ndarray]] = {
-    "buildings": _buildings, "desert": _desert, "forest": _forest, "glacier": _glacier,
-    "mountain": _mountain, "sea": _sea, "street": _street,
+#: The classes each class is mistaken for in the real sets: a mislabelled image is painted as one of these.
+NEIGHBOURS: dict[str, tuple[str, ...]] = {
+    "buildings": ("street",), "desert": ("mountain",), "forest": ("mountain",), "glacier": ("mountain", "sea"),
+    "mountain": ("glacier", "desert"), "sea": ("glacier", "mountain"), "street": ("buildings",),
 }  # fmt: skip

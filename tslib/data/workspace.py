@@ -43,14 +43,28 @@ def run_profile(smoke: bool = False) -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def write_procedural(out: Path | str, per_class: int = 60, size: int | None = None, seed: int = 0) -> dict:
-    """Write the procedural dataset in both Kaggle layouts and mark the folder as procedural."""
+def resolve_difficulty(difficulty: str | None = None) -> str:
+    """``difficulty``, else ``$TSLIB_PROCEDURAL``, else "realistic": how confusable the procedural classes are
+    ("realistic": like the real photos; "easy": every class its own look, a learnable signal for tests)."""
+    from .synth import DIFFICULTIES
+
+    env = os.environ.get("TSLIB_PROCEDURAL", "").strip().lower()
+    if not difficulty and env and env not in DIFFICULTIES:
+        raise ValueError(f"$TSLIB_PROCEDURAL={env!r} is not a difficulty; valid: {sorted(DIFFICULTIES)}")
+    return difficulty or env or "realistic"
+
+
+def write_procedural(out: Path | str, per_class: int = 60, size: int | None = None, seed: int = 0,
+                     difficulty: str | None = None) -> dict:
+    """Write the procedural dataset in both Kaggle layouts and mark the folder as procedural; ``difficulty``:
+    see :func:`resolve_difficulty`."""
     from .synth import write_synthetic
 
-    out = Path(out)
-    paths = write_synthetic(out, per_class=per_class, size=size, seed=seed)
+    out, difficulty = Path(out), resolve_difficulty(difficulty)
+    paths = write_synthetic(out, per_class=per_class, size=size, seed=seed, difficulty=difficulty)
     (out / PROCEDURAL_MARKER).write_text(
-        f"{PROCEDURAL_TAG}: written by `python -m tslib synth` (per_class={per_class}, seed={seed}).\n"
+        f"{PROCEDURAL_TAG}: written by `python -m tslib synth` "
+        f"(per_class={per_class}, seed={seed}, difficulty={difficulty}).\n"
     )
     return paths
 
@@ -93,17 +107,20 @@ def setup_data(
     seed: int = 0,
     official_test: bool = False,
     procedural_per_class: int | None = None,
+    procedural_difficulty: str | None = None,
 ) -> DataSetup:
-    """Find Intel and/or Landscape under ``root``; without either, generate the procedural dataset. Then
-    prepare (or reuse) a manifest for them under ``work/manifests``."""
+    """Find Intel and/or Landscape under ``root``; without either, generate the procedural dataset (its
+    difficulty: ``procedural_difficulty``, else ``$TSLIB_PROCEDURAL``, else "realistic"). Then prepare (or
+    reuse) a manifest for them under ``work/manifests``."""
     root, work = data_root(root), work_root(work)
     intel = _find_or_none(find_intel_root, root) if root.is_dir() else None
     landscape = _find_or_none(find_landscape_root, root) if root.is_dir() else None
     if intel is None and landscape is None:
         per_class = procedural_per_class or (24 if smoke else 300)
-        synth_dir = work / f"procedural-data-{per_class}-s{seed}"
+        difficulty = resolve_difficulty(procedural_difficulty)
+        synth_dir = work / f"procedural-{difficulty}-{per_class}-s{seed}"
         if not (synth_dir / PROCEDURAL_MARKER).is_file():
-            write_procedural(synth_dir, per_class=per_class, seed=seed)
+            write_procedural(synth_dir, per_class=per_class, seed=seed, difficulty=difficulty)
         intel, landscape = synth_dir / "intel", synth_dir / "landscape"
     key = json.dumps([str(intel and intel.resolve()), str(landscape and landscape.resolve()), seed, official_test])
     manifest_dir = work / "manifests" / hashlib.sha1(key.encode()).hexdigest()[:10]
