@@ -65,3 +65,15 @@ def test_credentials_found_in_config_dir(no_credentials, tmp_path, monkeypatch):
     assert "KAGGLE_USERNAME" in find_credentials()
     with pytest.raises(ValueError, match="unknown dataset"):
         download("imagenet", tmp_path)
+
+
+def test_synth_easy_flag_reaches_the_generator(tmp_path, monkeypatch):
+    import tslib.data.workspace as workspace
+
+    seen = []
+    real = workspace.write_procedural
+    monkeypatch.setattr(workspace, "write_procedural", lambda *a, **k: seen.append(k["difficulty"]) or real(*a, **k))
+    assert main(["synth", "--out", str(tmp_path / "e"), "--per-class", "2", "--size", "48", "--easy"]) == 0
+    assert main(["synth", "--out", str(tmp_path / "r"), "--per-class", "2", "--size", "48"]) == 0
+    assert seen == ["easy", None]  # None: the default (realistic, or TSLIB_PROCEDURAL)
+    assert len(list((tmp_path / "e").rglob("*.jpg"))) == len(list((tmp_path / "r").rglob("*.jpg")))

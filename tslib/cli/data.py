@@ -25,7 +25,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         print(f"next: python -m tslib prepare-landcover --root {root}")
         return 0
 
-    paths = write_procedural(args.out, per_class=args.per_class, size=args.size, seed=args.seed)
+    paths = write_procedural(args.out, per_class=args.per_class, size=args.size, seed=args.seed,
+                             difficulty="easy" if args.easy else None)
     print(f"{PROCEDURAL_TAG}: wrote {paths['intel']} and {paths['landscape']}")
     print(f"next: python -m tslib prepare --intel {paths['intel']} --landscape {paths['landscape']} --out DIR")
     return 0
@@ -98,6 +99,8 @@ def add_data_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aerial", action="store_true", help="procedural aerial maps in the Landcover.ai layout instead")
     p.add_argument("--maps", type=_positive, default=4, help="--aerial: orthophotos to draw (default 4, 2048 px)")
+    p.add_argument("--easy", action="store_true", help="every class its own look, no clutter or label noise (default: "
+                                                       "realistic, confusable classes; or TSLIB_PROCEDURAL=easy)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("prepare", help="index, deduplicate and split the datasets into DIR/manifest.csv")
