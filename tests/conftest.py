@@ -96,3 +96,16 @@ def shared_sample() -> Path:
     if not SHARED_SAMPLE.is_dir():
         pytest.skip("../shared real Intel sample not present")
     return SHARED_SAMPLE
+
+
+@pytest.fixture
+def one_mask():
+    """A 32x32 image and a 3-class mask (a "building" rectangle, a "road" band) for segmenters' overfitting checks."""
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    y = torch.zeros(1, 32, 32, dtype=torch.long)
+    y[:, 8:20, 4:28] = 1
+    y[:, 24:, :] = 2
+    return x, y
