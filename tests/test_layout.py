@@ -84,6 +84,26 @@ def test_each_task_is_a_folder_with_a_spec():
         assert (ROOT / "tasks" / name / "__init__.py").is_file() and get_task(name).name == name
 
 
+def test_shared_tools_keep_no_per_task_code():
+    """The report and the CLI reach a task only through its TaskSpec: no task name appears in their code, and
+    every task package provides the functions its spec names (so a new task is a new folder)."""
+    import importlib
+    import inspect
+
+    from tslib.tasks import available_tasks
+
+    for module in ("report.py", "cli/__init__.py", "cli/results.py"):
+        code = (ROOT / module).read_text()
+        for name in available_tasks():
+            assert f'"{name}"' not in code, (module, name)
+    for name in available_tasks():
+        for module, fn in (("train", None), ("evaluate", "evaluate_run"), ("cli", "format_metrics"),
+                           ("cli", "add_commands"), ("report", "sections"), ("report", "plot_curves"),
+                           ("report", "data_tag")):
+            mod = importlib.import_module(f"tslib.tasks.{name}.{module}")
+            assert fn is None or inspect.isfunction(getattr(mod, fn)), (name, module, fn)
+
+
 def test_modules_stay_readable():
     long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py") if (n := len(p.read_text().splitlines())) > 320}
     assert not long, f"split these modules by idea: {long}"

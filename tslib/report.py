@@ -1,13 +1,15 @@
 """One self-contained HTML page with the key tables and figures of every run folder under a directory
 (``python -m tslib report --runs DIR``): figures are PNGs embedded as base64 data URIs, nothing external, so the
 page opens offline. A figure that fails to draw becomes a one-line note; an unfinished run is listed as such.
+
+This module holds the page and its building blocks (``part``, ``table``, ``split_table``...); what each task
+shows comes from its package's ``report.py`` through its :class:`~tslib.tasks.TaskSpec`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import importlib
 import io
 import json
 import math
@@ -22,7 +24,6 @@ import matplotlib
 from .errors import check_out_dir
 from .utils import atomic_write_text
 
-TASKS = ("classify", "generate", "segment")
 SPLITS = ("val", "val_tta", "test", "test_tta")  # the rows of a score table, where present
 LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "miou": "mIoU", "pixel_accuracy": "pixel accuracy",
           "recon_mse": "recon MSE/pixel", "psnr": "PSNR dB", "ssim": "SSIM", "fid": "FID", "kid": "KID",
@@ -56,18 +57,24 @@ class Markup(str):
     """Table cell text that is already HTML (escaped where it came from)."""
 
 
-def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+def table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table; cells are escaped unless they are :class:`Markup`, numbers right-aligned."""
     body = "".join("<tr>" + "".join(f"<td{' class=n' * isinstance(c, int | float)}>"
                                     + (c if isinstance(c, Markup) else _esc(_fmt(c))) + "</td>" for c in r) + "</tr>"
                    for r in rows)
     return f"<table><tr>{''.join(f'<th>{_esc(h)}</th>' for h in header)}</tr>{body}</table>"
 
 
-def _split_table(metrics: dict, keys: Sequence[str]) -> str:
-    """One row per split present, one column per key that any of them has."""
+def split_table(metrics: dict, keys: Sequence[str]) -> str:
+    """One row per split present in ``metrics``, one column per key that any of them has."""
     present = [s for s in SPLITS if isinstance(metrics.get(s), dict)]
     cols = [k for k in keys if any(k in metrics[s] for s in present)]
-    return _table(["split", *(LABELS[k] for k in cols)], [[s, *(metrics[s].get(k) for k in cols)] for s in present])
+    return table(["split", *(LABELS.get(k, k) for k in cols)], [[s, *(metrics[s].get(k) for k in cols)] for s in present])
+
+
+def frame(df) -> str:
+    """A pandas DataFrame as an HTML table (its index first)."""
+    return table([df.index.name or "", *df.columns], [[i, *r] for i, r in zip(df.index, df.itertuples(index=False))])
 
 
 def _note(what: str, exc: BaseException) -> str:
@@ -91,7 +98,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _part(what: str, make: Callable[[], Any]) -> str:
+def part(what: str, make: Callable[[], Any]) -> str:
     """``make()``'s HTML (a str) or figure (embedded as a PNG, then closed); a one-line note when it fails, so one
     broken part never costs the page."""
     import matplotlib.pyplot as plt
@@ -110,11 +117,7 @@ def _part(what: str, make: Callable[[], Any]) -> str:
     return f'<figure><img alt="{_esc(what)}" src="{uri}"><figcaption>{_esc(what)}</figcaption></figure>'
 
 
-def _viz(name: str):
-    return importlib.import_module(f"{__package__}.viz.{name}")
-
-
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
@@ -133,21 +136,13 @@ def find_runs(runs_dir: str | Path) -> dict[Path | None, list[Path]]:
     return found
 
 
-def data_tag(info: dict) -> tuple[str, str | None]:
-    """(short label, figure tag or None) of the data a run was trained on, from its config: the prepared
-    manifest's ``report.json``, or the Landcover.ai folder's procedural marker."""
-    from .data.aerial import AERIAL_MARKER
-    from .data.workspace import AERIAL_TAG, PROCEDURAL_TAG
+def manifest_tag(config: dict) -> tuple[str, str | None]:
+    """(short label, figure tag or None) of a run trained on a prepared manifest, from its ``report.json``."""
+    from .data.workspace import PROCEDURAL_TAG
 
-    cfg = info.get("config", {})
-    if info.get("task") == "segment":
-        if not cfg.get("landcover"):
-            return ("own images" if cfg.get("images") else "–"), None
-        procedural = (Path(cfg["landcover"]) / AERIAL_MARKER).is_file()
-        return ("PROCEDURAL aerial", AERIAL_TAG) if procedural else ("Landcover.ai", None)
-    manifest = Path(cfg.get("manifest") or "")
+    manifest = Path(config.get("manifest") or "")
     try:
-        report = _read_json((manifest.parent if manifest.suffix == ".csv" else manifest) / "report.json")
+        report = read_json((manifest.parent if manifest.suffix == ".csv" else manifest) / "report.json")
     except (OSError, ValueError):
         return "unknown (prepared data not found)", None
     return ("PROCEDURAL", PROCEDURAL_TAG) if report.get("procedural") else ("real data", None)
@@ -162,48 +157,6 @@ def model_label(info: dict) -> str:
     return f"{name} ({', '.join(extra)})" if extra else str(name)
 
 
-def headline(task: str, metrics: dict) -> str:
-    """The number ``train`` prints last: test accuracy, recon MSE or FID, or mIoU (val when there is no test)."""
-    split = next((s for s in ("test", "val") if isinstance(metrics.get(s), dict)), None)
-    m = metrics.get(split) or {}
-    key, text = {"classify": ("accuracy", "accuracy {:.4f}"), "segment": ("miou", "mIoU {:.4f}")}.get(
-        task, ("recon_mse", "recon MSE {:.5f}") if "recon_mse" in m else ("fid", "FID {:.2f}"))
-    return f"{split} {text.format(m[key])}" if split else "–"
-
-
-def _classify(run: Path, info: dict, metrics: dict, tag: str | None) -> list[str]:
-    return [_part("scores", lambda: _split_table(metrics, ("accuracy", "macro_f1", "n"))),
-            _part("confusion matrix (test)",
-                  lambda: _viz("classify").plot_confusion(metrics["test"], info["classes"], tag)),
-            _part("training curves", lambda: _viz("classify").plot_history(run, tag))]
-
-
-def _gen_metrics_table(gm: dict) -> str:
-    agree = gm.get("agreement") or {}
-    return _table(["gen_metrics.json", "value"], [[k, v] for k, v in gm.items() if isinstance(v, int | float | str)]
-                  + [[f"agreement {k}", agree[k]] for k in ("mean", "overall") if k in agree])
-
-
-def _samples(run: Path, tag: str | None):
-    from .tasks.generate.sampling import load_generator, sample
-
-    model, info = load_generator(run)
-    images, labels = sample(model, info, 16, seed=0)
-    captions = None if labels is None else [info["classes"][i] for i in labels.tolist()]
-    return _viz("generate").plot_images(images, captions, cols=8, title="16 samples (seed 0)", tag=tag)
-
-
-def _generate(run: Path, info: dict, metrics: dict, tag: str | None) -> list[str]:
-    keys = ("recon_mse", "psnr", "ssim", "fid", "kid", "kid_std", "feature_space", "n")
-    gm = run / "gen_metrics.json"  # written by evaluate-generator
-    return [_part("scores", lambda: _split_table(metrics, keys)),
-            _part("gen_metrics.json", lambda: _gen_metrics_table(_read_json(gm)) if gm.is_file() else ""),
-            _part("agreement per class", lambda: _viz("generate").plot_agreement(_read_json(gm), tag=tag)
-                  if gm.is_file() and "agreement_confusion" in _read_json(gm) else ""),
-            _part("samples", lambda: _samples(run, tag)),
-            _part("training curves", lambda: _viz("generate").plot_generator_history(run, tag=tag))]
-
-
 def _resolved(entry: dict, folder: Path) -> dict:
     """A ``segment.json`` entry whose paths, when not found as written (another working folder), point beside it."""
     def fix(p: str) -> str:
@@ -212,54 +165,49 @@ def _resolved(entry: dict, folder: Path) -> dict:
     return {**entry, "image": fix(entry["image"]), "files": {k: fix(v) for k, v in entry["files"].items()}}
 
 
-def _maps(paths: Sequence[Path], tag: str | None) -> list[str]:
+def segment_maps(paths: Sequence[Path], tag: str | None) -> list[str]:
     """Up to MAX_MAPS whole images of each ``segment.json`` (image, classes, overlay), shrunk to 400 px."""
+    from .viz.segment import plot_map
+
     def one(path: Path) -> str:
-        entries = _read_json(path)
+        entries = read_json(path)
         more = f'<p class="meta">{len(entries) - MAX_MAPS} more images in {_esc(path)}</p>' \
             if len(entries) > MAX_MAPS else ""
-        return "".join(_part(f"whole image ({path})", lambda e=e: _viz("segment").plot_map(
-            _resolved(e, path.parent), tag, max_side=400)) for e in entries[:MAX_MAPS]) + more
+        return "".join(part(f"whole image ({path})", lambda e=e: plot_map(_resolved(e, path.parent), tag, max_side=400))
+                       for e in entries[:MAX_MAPS]) + more
 
-    return [_part(str(path), lambda path=path: one(path)) for path in paths]
-
-
-def _segment(run: Path, info: dict, metrics: dict, tag: str | None, maps: Sequence[Path]) -> list[str]:
-    return [_part("scores", lambda: _split_table(metrics, ("miou", "pixel_accuracy"))),
-            _part("per-class IoU", lambda: _frame(_viz("segment").iou_table({run.name: metrics}))),
-            _part("confusion (test)", lambda: _viz("segment").plot_confusion(metrics["test"], tag)),
-            _part("training curves", lambda: _viz("segment").plot_history(run, tag)),
-            *_maps(maps, tag)]
-
-
-def _frame(df) -> str:
-    return _table([df.index.name or "", *df.columns], [[i, *r] for i, r in zip(df.index, df.itertuples(index=False))])
+    return [part(str(path), lambda path=path: one(path)) for path in paths]
 
 
 def _run_section(run: Path, maps: Sequence[Path]) -> tuple[list[Any], str]:
-    """(summary row [task, model, headline, data, status], section body HTML) of one run folder."""
+    """(summary row [task, model, headline, data, status], section body HTML) of one run folder; what a task shows
+    comes from its :class:`~tslib.tasks.TaskSpec` (``report_sections``, ``plot_curves``, ``data_tag``)."""
+    from .tasks import DEFAULT_TASK, available_tasks, get_task
+
     try:
-        info = _read_json(run / "run.json")
-        task, model, (label, tag) = info.get("task", "classify"), model_label(info), data_tag(info)
+        info = read_json(run / "run.json")
+        task, model = info.get("task", DEFAULT_TASK), model_label(info)
     except (OSError, ValueError, AttributeError) as e:
         return ["?", "?", "–", "?", "run.json unreadable"], _note("run.json", e)
+    if task not in available_tasks():
+        return [task, model, "–", "?", "unknown task"], f'<p class="meta">{_esc(run)} · task {_esc(task)}</p>'
+    spec = get_task(task)
+    try:
+        label, tag = spec.data_tag(info.get("config") or {})
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):  # a hand-edited config: still show the run
+        label, tag = "?", None
     head = f'<p class="meta">{_esc(run)} · task {_esc(task)} · model {_esc(model)} · data {_esc(label)}</p>'
-    if task not in TASKS:
-        return [task, model, "–", label, "unknown task"], head
     if not (run / "metrics.json").is_file():
         note = f'<p class="note">unfinished: no metrics.json yet (python -m tslib train --resume {_esc(run)})</p>'
-        plot = "plot_generator_history" if task == "generate" else "plot_history"
-        curves = _part("training curves so far", lambda: getattr(_viz(task), plot)(run, tag=tag)) \
+        curves = part("training curves so far", lambda: spec.plot_curves(run, tag)) \
             if (run / "history.csv").is_file() else ""
         return [task, model, "–", label, "unfinished"], head + note + curves
     try:
-        metrics = _read_json(run / "metrics.json")
-        number = headline(task, metrics)
+        metrics = read_json(run / "metrics.json")
+        number = (spec.format_metrics(metrics) or ["–"])[-1]  # the headline `train` and `evaluate` print last
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [task, model, "–", label, "metrics.json unreadable"], head + _note("metrics.json", e)
-    body = (_classify(run, info, metrics, tag) if task == "classify" else
-            _generate(run, info, metrics, tag) if task == "generate" else _segment(run, info, metrics, tag, maps))
-    return [task, model, number, label, "finished"], head + "".join(body)
+    return [task, model, number, label, "finished"], head + "".join(spec.report_sections(run, info, metrics, tag, maps))
 
 
 def write_report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -289,8 +237,8 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
         sections.append(f'<section id="run-{k}"><h2>{_esc(name)}</h2>{body}</section>')
     if loose:
         sections.append("<section><h2>Whole images segmented (segment.json outside the run folders)</h2>"
-                        + "".join(_maps(loose, None)) + "</section>")
-    summary = _table(["run", "task", "model", "headline", "data", "status"], rows)
+                        + "".join(segment_maps(loose, None)) + "</section>")
+    summary = table(["run", "task", "model", "headline", "data", "status"], rows)
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tslib runs: {_esc(runs_dir)}'
             f"</title><style>{_CSS}</style><script>{_SCRIPT}</script></head><body><h1>Runs in {_esc(runs_dir)}</h1>"
             f"{summary}{''.join(sections)}</body></html>\n")

@@ -64,9 +64,10 @@ def test_page_holds_every_run_and_only_embedded_pngs(runs):
     page = out / "report.html"
     assert {p for p in out.rglob("*")} - before == {page}  # one file, nothing beside it
     text = page.read_text()
-    for needle in (f"test accuracy {_metrics(out / 'cls')['accuracy']:.4f}",
-                   f"test recon MSE {_metrics(out / 'gen' / 'cvae')['recon_mse']:.5f}",
-                   f"test mIoU {_metrics(out / 'unet')['miou']:.4f}",
+    # each headline is the last line `train` printed for the run (its task's format_metrics)
+    for needle in (f"test accuracy: {_metrics(out / 'cls')['accuracy']:.4f}",
+                   f"test reconstruction MSE: {_metrics(out / 'gen' / 'cvae')['recon_mse']:.5f}",
+                   f"test mIoU: {_metrics(out / 'unet')['miou']:.4f}",
                    ">gen/cvae<", "cvae (conditional)", "real data", "PROCEDURAL aerial", "unfinished<",
                    "macro F1", "IoU building %", "whole image (", "gone.tif"):
         assert needle in text, needle

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 from ..errors import report
+from ..tasks import DEFAULT_TASK
 from .args import Parser, add_config_args, config_from_args
 from .data import add_data_commands
 from .results import add_report_command
-
-DEFAULT_TASK = "classify"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

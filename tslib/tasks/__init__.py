@@ -1,8 +1,8 @@
-"""The tasks tslib trains, one subpackage each (``classify`` now; ``generate`` and ``segment`` join the same way).
+"""The tasks tslib trains, one subpackage each: ``classify``, ``generate`` and ``segment``.
 
 Each subpackage exposes ``SPEC``, a :class:`TaskSpec` saying what the shared CLI verbs (``train``, ``evaluate``)
-need from it, plus any verbs of its own (``predict``). The CLI, the run folders and the report only go through
-``SPEC``, so a new task adds a folder here and nothing else changes.
+need from it, plus any verbs of its own (``predict``) and its part of the results page. The CLI, the run folders
+and the report only go through ``SPEC``, so a new task adds a folder here and nothing else changes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+#: the task of a run folder or command that names none (runs written before there were three tasks)
+DEFAULT_TASK = "classify"
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,27 @@ class TaskSpec:
     format_metrics: Callable[[dict], list[str]]
     #: add_commands(subparsers) adds the task's own verbs
     add_commands: Callable[[Any], None] | None = None
+    #: report_sections(run, info, metrics, tag, maps) -> HTML parts of the results page (tslib.report)
+    report_sections: Callable[..., list[str]] | None = None
+    #: plot_curves(run, tag) -> the training-curves figure of a run folder (also of an unfinished one)
+    plot_curves: Callable[..., Any] | None = None
+    #: data_tag(config dict) -> (short label of the data a run was trained on, figure tag or None)
+    data_tag: Callable[[dict], tuple[str, str | None]] | None = None
     splits: tuple[str, ...] = ("train", "val", "test")
     extras: dict = field(default_factory=dict)
 
     @classmethod
     def of_package(cls, package: str, name: str, help: str, config_cls: type, train_fn: str) -> TaskSpec:
         """The spec of a task package laid out by convention: ``train.<train_fn>``, ``evaluate.evaluate_run``,
-        ``cli.format_metrics`` and ``cli.add_commands``, each imported on first use."""
+        ``cli.format_metrics``, ``cli.add_commands`` and ``report.sections/plot_curves/data_tag``, each imported on
+        first use."""
         return cls(name=name, help=help, config_cls=config_cls, train=lazy(f"{package}.train", train_fn),
                    evaluate=lazy(f"{package}.evaluate", "evaluate_run"),
                    format_metrics=lazy(f"{package}.cli", "format_metrics"),
-                   add_commands=lazy(f"{package}.cli", "add_commands"))
+                   add_commands=lazy(f"{package}.cli", "add_commands"),
+                   report_sections=lazy(f"{package}.report", "sections"),
+                   plot_curves=lazy(f"{package}.report", "plot_curves"),
+                   data_tag=lazy(f"{package}.report", "data_tag"))
 
 
 def lazy(module: str, name: str) -> Callable[..., Any]:

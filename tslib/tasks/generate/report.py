@@ -1,0 +1,46 @@
+"""Generation's part of the results page: reconstruction/FID scores, ``gen_metrics.json`` (written by
+``evaluate-generator``) with the classifier's agreement, 16 samples drawn from the run, curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ...report import manifest_tag, part, read_json, split_table, table
+from ...viz import generate as viz
+
+SCORES = ("recon_mse", "psnr", "ssim", "fid", "kid", "kid_std", "feature_space", "n")
+
+
+def data_tag(config: dict) -> tuple[str, str | None]:
+    """The data the run was trained on, from its prepared manifest's ``report.json``."""
+    return manifest_tag(config)
+
+
+def plot_curves(run: Path, tag: str | None = None):
+    return viz.plot_generator_history(run, tag=tag)
+
+
+def _gen_metrics_table(gm: dict) -> str:
+    agree = gm.get("agreement") or {}
+    return table(["gen_metrics.json", "value"], [[k, v] for k, v in gm.items() if isinstance(v, int | float | str)]
+                 + [[f"agreement {k}", agree[k]] for k in ("mean", "overall") if k in agree])
+
+
+def _samples(run: Path, tag: str | None):
+    from .sampling import load_generator, sample
+
+    model, info = load_generator(run)
+    images, labels = sample(model, info, 16, seed=0)
+    captions = None if labels is None else [info["classes"][i] for i in labels.tolist()]
+    return viz.plot_images(images, captions, cols=8, title="16 samples (seed 0)", tag=tag)
+
+
+def sections(run: Path, info: dict, metrics: dict, tag: str | None, maps: Sequence[Path] = ()) -> list[str]:
+    gm = run / "gen_metrics.json"
+    return [part("scores", lambda: split_table(metrics, SCORES)),
+            part("gen_metrics.json", lambda: _gen_metrics_table(read_json(gm)) if gm.is_file() else ""),
+            part("agreement per class", lambda: viz.plot_agreement(read_json(gm), tag=tag)
+                 if gm.is_file() and "agreement_confusion" in read_json(gm) else ""),
+            part("samples", lambda: _samples(run, tag)),
+            part("training curves", lambda: plot_curves(run, tag))]
