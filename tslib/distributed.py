@@ -5,7 +5,10 @@ task's ``start_run``) joins them into one process group. Each process then takes
 (:class:`ShardedSampler`: the single-process order, split), gradients are averaged across processes after every
 backward pass (the all-reduce ``DistributedDataParallel`` does; done in the engine's step so that tasks owning
 several optimizers, a GAN, work unchanged), BatchNorm statistics are broadcast from rank 0 after each epoch, and
-only rank 0 writes files and shows progress. Without ``torchrun`` (``WORLD_SIZE`` unset or 1) nothing changes.
+only rank 0 writes files and shows progress. Validation and the frozen-backbone feature cache are sharded too
+(:func:`shard_loader`): each process takes every N-th sample, tasks sum their counts across processes
+(:func:`sum_over_processes`), cached features are gathered back in order (:func:`gather_rows`). Without
+``torchrun`` (``WORLD_SIZE`` unset or 1) nothing changes.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
-from torch import nn
-from torch.utils.data import Sampler
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Sampler, Subset
 
 
 def world_size() -> int:
@@ -88,6 +91,43 @@ def mean_over_processes(values: dict[str, float], device: torch.device) -> dict[
     t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(values, (t / world_size()).tolist()))
+
+
+def sum_over_processes(t: Tensor, device: torch.device) -> Tensor:
+    """``t`` summed over processes (counts, loss sums, confusion matrices), on ``t``'s device."""
+    if world_size() == 1:
+        return t
+    total = t.detach().to(device, copy=True)
+    dist.all_reduce(total)
+    return total.to(t.device)
+
+
+def shard_loader(loader: DataLoader) -> DataLoader:
+    """This process's share of an evaluation loader (samples rank, rank + N, ...), with the same batch size,
+    workers and collate; the loader itself when there is one process."""
+    if world_size() == 1:
+        return loader
+    part = Subset(loader.dataset, range(rank(), len(loader.dataset), world_size()))
+    workers = loader.num_workers
+    return DataLoader(part, batch_size=loader.batch_size, shuffle=False, num_workers=workers,
+                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
+                      generator=loader.generator, persistent_workers=loader.persistent_workers and workers > 0,
+                      prefetch_factor=loader.prefetch_factor if workers else None)
+
+
+def gather_rows(t: Tensor, total: int, device: torch.device) -> Tensor:
+    """The rows each process computed from :func:`shard_loader`'s share (process r: rows r, r + N, ...) put back
+    into one ``total``-row tensor, in the original order, on every process (on the CPU)."""
+    world = world_size()
+    if world == 1:
+        return t
+    per = -(-total // world)
+    mine = torch.zeros(per, *t.shape[1:], dtype=t.dtype, device=device)
+    mine[:len(t)] = t.to(device)
+    parts = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(parts, mine)
+    # row i of process r is sample i * world + r: interleave
+    return torch.stack(parts, 1).reshape(per * world, *t.shape[1:])[:total].cpu()
 
 
 class ShardedSampler(Sampler[int]):

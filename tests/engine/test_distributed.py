@@ -56,9 +56,50 @@ if distributed.is_main():
 '''
 
 
-def _run(tmp_path: Path, run: Path, epochs: int, procs: int, resume: bool = False) -> None:
-    script = tmp_path / "toy.py"
-    script.write_text(SCRIPT)
+# The frozen-backbone feature cache and validation, sharded across processes: each computes every N-th sample.
+SHARDED = r'''
+import json, sys, torch
+from pathlib import Path
+from torch import nn
+from tslib import distributed
+from tslib.data.loaders import make_loader
+from tslib.tasks.classify.features import cached_features
+from tslib.tasks.classify.task import ClassificationTask
+from tslib.tasks.segment.task import SegmentationTask
+
+class Data(torch.utils.data.Dataset):
+    def __init__(self, n):
+        g = torch.Generator().manual_seed(3)
+        self.x, self.y = torch.randn(n, 3, generator=g), torch.randint(0, 3, (n,), generator=g)
+        self.m = torch.randint(0, 3, (n, 4, 4), generator=g)
+    def __len__(self):
+        return len(self.y)
+    def __getitem__(self, i):
+        return {"image": self.x[i], "label": self.y[i], "mask": self.m[i]}
+
+class Seg(nn.Module):  # per-pixel logits from a 3-vector: enough to fill a confusion matrix
+    def forward(self, x):
+        return x[:, :, None, None].expand(-1, -1, 4, 4)
+
+run, cpu = Path(sys.argv[1]), torch.device("cpu")
+run.mkdir(parents=True, exist_ok=True)
+distributed.setup(cpu)
+torch.manual_seed(0)
+backbone, head = nn.Linear(3, 5), nn.Linear(3, 3)
+feats = cached_features(run / "f.pt", backbone, lambda view: make_loader(Data(11), 4), 1, cpu, False)
+val = distributed.shard_loader(make_loader(Data(11), 4))
+out = {"shard": len(val.dataset), "features": feats.features.tolist(), "labels": feats.labels.tolist(),
+       "classify": ClassificationTask().evaluate(head, val, cpu),
+       "segment": SegmentationTask(["a", "b", "c"]).evaluate(Seg(), val, cpu)}
+if distributed.is_main():
+    (run / "out.json").write_text(json.dumps(out))
+'''
+
+
+def _run(tmp_path: Path, run: Path, epochs: int, procs: int, resume: bool = False, script: str = SCRIPT) -> None:
+    script_path = tmp_path / "toy.py"
+    script_path.write_text(script)
+    script = script_path
     launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--standalone"]
     cmd = (launcher if procs > 1 else [sys.executable]) + [str(script), str(run), str(epochs), str(int(resume))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -95,6 +136,24 @@ def test_two_processes_match_one_and_resume(tmp_path):
         torch.testing.assert_close(resumed[k], one[k], atol=1e-5, rtol=1e-5)
     history = (tmp_path / "resumed" / "history.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in history[1:]] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.slow
+def test_feature_cache_and_validation_are_sharded_and_exact(tmp_path):
+    """11 samples over 2 processes (6 + 5): the gathered features, the cache file and the validation metrics
+    (summed counts, one confusion matrix) equal the single-process ones."""
+    _run(tmp_path, tmp_path / "one", 0, 1, script=SHARDED)
+    _run(tmp_path, tmp_path / "two", 0, 2, script=SHARDED)
+    one, two = (json.loads((tmp_path / r / "out.json").read_text()) for r in ("one", "two"))
+    torch.testing.assert_close(torch.tensor(two["features"]), torch.tensor(one["features"]))
+    assert two["labels"] == one["labels"] and len(one["labels"]) == 11
+    assert (one["shard"], two["shard"]) == (11, 6)  # rank 0 of two validated samples 0, 2, ..., 10
+    for task in ("classify", "segment"):
+        assert two[task].keys() == one[task].keys()
+        for k in one[task]:
+            assert two[task][k] == pytest.approx(one[task][k], rel=1e-6), (task, k)
+    cached = [torch.load(tmp_path / r / "f.pt") for r in ("one", "two")]
+    torch.testing.assert_close(cached[1]["features"], cached[0]["features"])
 
 
 @pytest.mark.slow

@@ -196,6 +196,7 @@ def fit(
     if memory_format is not None:
         model.to(memory_format=memory_format)
     distributed.broadcast_state(model)  # every process starts from rank 0's weights
+    val_loader = None if val_loader is None else distributed.shard_loader(val_loader)  # each validates 1/N
     optim = _configure(task, model, config, len(train_loader), param_groups)
     single = len(optim.optimizers) == 1  # one optimizer: checkpoints keep the plain optimizer/scheduler keys
     opt_arg = next(iter(optim.optimizers.values())) if single else optim.optimizers
@@ -237,7 +238,10 @@ def fit(
             if val_loader is not None:
                 model.eval()
                 with torch.no_grad(), autocast(device, amp_dtype, amp="off"):
-                    row |= {k: float(v) for k, v in task.evaluate(model, val_loader, device).items()}
+                    scores = {k: float(v) for k, v in task.evaluate(model, val_loader, device).items()}
+                # the built-in tasks sum their counts over processes, so this changes nothing for them; a task
+                # that does not still gets one value on every process (best.pt and early stopping agree)
+                row |= distributed.mean_over_processes(scores, device)
             row["seconds"] = round(time.perf_counter() - t0, 3)
             if monitor is not None and monitor not in row:
                 raise ValueError(f"monitored metric {monitor!r} not in epoch metrics {sorted(row)}"

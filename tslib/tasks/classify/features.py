@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ... import distributed
 from ...engine.checkpoint import read_torch_file
 from ...engine.inference import run_batches
 from ...errors import CheckpointError
@@ -69,7 +70,9 @@ def cached_features(
 
     ``make_loader(view)`` returns the loader of one view: view 0 is conventionally the clean (eval-transform)
     view and later views are augmented; each view's loader should be seeded by its view number so the cache is
-    reproducible.
+    reproducible. Under torchrun each process computes every N-th image and the rows are gathered back in order,
+    N times faster: the clean view's cache (written by rank 0) is the one a single process computes; augmented views
+    draw their augmentations in each process's workers.
     """
     if path.is_file():
         try:
@@ -79,9 +82,11 @@ def cached_features(
             warnings.warn(f"{e}; recomputing the features", stacklevel=2)
     feats, labels = [], []
     for view in range(views):
-        f, y = extract_features(backbone, make_loader(view), device, progress, desc=f"features view {view + 1}/{views}")
-        feats.append(f)
-        labels.append(y)
+        loader = make_loader(view)
+        f, y = extract_features(backbone, distributed.shard_loader(loader), device, progress and distributed.is_main(),
+                                desc=f"features view {view + 1}/{views}")
+        feats.append(distributed.gather_rows(f, len(loader.dataset), torch.device(device)))
+        labels.append(distributed.gather_rows(y, len(loader.dataset), torch.device(device)))
     data = {"features": torch.cat(feats), "labels": torch.cat(labels)}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(data, path)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ...distributed import sum_over_processes
 from ...engine.loop import SupervisedTask
 from ...utils import to_device
 
@@ -41,6 +42,8 @@ class ClassificationTask(SupervisedTask):
             loss_sum += F.cross_entropy(logits, batch["label"], reduction="sum")
             correct += (logits.argmax(1) == batch["label"]).sum()
             count += batch["label"].numel()
+        totals = torch.stack([loss_sum.double(), correct.double(), torch.tensor(count, device=device).double()])
+        loss_sum, correct, count = sum_over_processes(totals, device).tolist()  # over processes under torchrun
         if count == 0:
             raise ValueError("validation loader is empty")
-        return {"val_loss": loss_sum.item() / count, "val_acc": correct.item() / count}
+        return {"val_loss": loss_sum / count, "val_acc": correct / count}

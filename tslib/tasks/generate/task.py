@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ...distributed import sum_over_processes
 from ...engine.config import TrainConfig
 from ...engine.loop import SupervisedTask
 from ...engine.optim import Optimization, StepContext, build_scheduler
@@ -59,9 +60,10 @@ class ReconstructionTask(SupervisedTask):
             for key in sums:
                 sums[key] += float(terms[key]) * k
             n += k
+        *totals, n = sum_over_processes(torch.tensor([*sums.values(), n], dtype=torch.float64), device).tolist()
         if n == 0:
             raise ValueError("validation loader is empty")
-        m = {f"val_{k}": v / n for k, v in sums.items()}
+        m = {f"val_{k}": v / n for k, v in zip(sums, totals)}
         return {"val_loss": m["val_recon"] + self.beta * m["val_kl"], **m}
 
 
@@ -112,4 +114,7 @@ class GANTask:
             real_p += torch.sigmoid(model.discriminate(batch["image"], labels).float()).sum().item()
             fake_p += torch.sigmoid(model.discriminate(model.decode(z, labels), labels).float()).sum().item()
             n += len(batch["image"])
+        real_p, fake_p, n = sum_over_processes(torch.tensor([real_p, fake_p, n], dtype=torch.float64), device).tolist()
+        if n == 0:
+            raise ValueError("validation loader is empty")
         return {"val_d_real": real_p / n, "val_d_fake": fake_p / n}

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ...distributed import sum_over_processes
 from ...engine.loop import SupervisedTask
 from ...utils import to_device
 from .metrics import confusion, segmentation_metrics
@@ -57,5 +58,7 @@ class SegmentationTask(SupervisedTask):
             loss_sum += self._loss(logits, batch["mask"]).item() * len(logits)
             n += len(logits)
             conf += confusion(logits.argmax(1), batch["mask"], len(self.classes), self.ignore_index)
+        conf = sum_over_processes(conf, device)
+        loss_sum, n = sum_over_processes(torch.tensor([loss_sum, n], dtype=torch.float64), device).tolist()
         m = segmentation_metrics(conf, self.classes)
         return {"val_loss": loss_sum / max(1, n), "val_miou": m["miou"], "val_pixel_acc": m["pixel_accuracy"]}
