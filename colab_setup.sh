@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TerraSculpt setup, for Google Colab and plain Linux alike.
 #   bash colab_setup.sh            install requirements + tslib, download the Kaggle data if credentials exist
-#   bash colab_setup.sh --dev      also install the test tools (pytest, nbmake, ruff, scikit-image)
+#   bash colab_setup.sh --dev      also install the test tools (pytest, nbmake, ruff, scikit-image, hypothesis)
 #   bash colab_setup.sh --no-data  skip the download
 #   bash colab_setup.sh --landcover also download Landcover.ai v1 (~1.5 GB, public) and cut it into tiles
 # Colab: installs into Colab's Python; requirements.txt's torch range admits Colab's preinstalled torch, so it is

@@ -50,6 +50,25 @@ def write_image(path: Path, size: int) -> None:
             png.write(row[: min(256, size - top)])
 
 
+def run(quick: bool = False, sizes: list[int] | None = None, window: int = 512, device: str = "cpu",
+        width: int | None = None) -> list[dict]:
+    """One row per image size: Mpx/s, peak RSS, the decoded image's own MiB and the rest."""
+    sizes = sizes or ([1024, 2048, 4096] if quick else [2048, 4096, 8192, 10240])
+    width = width or (8 if quick else 32)
+    rows = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_image(Path(tmp) / "image.png", size)
+            out = subprocess.run([sys.executable, "-c", CHILD, str(size), str(window), device, str(width), tmp],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+        mpx, image_mib = size * size / 1e6, size * size * 3 / 2**20
+        rows.append({"size": size, "mpx": mpx, "mpx_per_s": mpx / r["seconds"], "peak_mib": r["peak_mib"],
+                     "image_mib": image_mib, "rest_mib": r["peak_mib"] - r["base_mib"] - image_mib,
+                     "width": width, "window": window})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes and a narrow UNet (a minute on 2 cores)")
@@ -58,23 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--width", type=int, default=None, help="UNet width (default 32; 8 with --quick)")
     args = ap.parse_args(argv)
-    sizes = args.sizes or ([1024, 2048, 4096] if args.quick else [2048, 4096, 8192, 10240])
-    width = args.width or (8 if args.quick else 32)
-    print(f"UNet width {width}, window {args.window}, device {args.device}")
+    rows = run(args.quick, args.sizes, args.window, args.device, args.width)
+    print(f"UNet width {rows[0]['width']}, window {args.window}, device {args.device}")
     print(f"{'side px':>8s} {'Mpx':>7s} {'Mpx/s':>7s} {'peak MiB':>9s} {'image MiB':>10s} {'rest MiB':>9s}")
-    rows = []
-    for size in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            write_image(Path(tmp) / "image.png", size)
-            out = subprocess.run([sys.executable, "-c", CHILD, str(size), str(args.window), args.device, str(width),
-                                  tmp], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-        mpx, image_mib = size * size / 1e6, size * size * 3 / 2**20
-        rest = r["peak_mib"] - r["base_mib"] - image_mib
-        rows.append(rest)
-        print(f"{size:8d} {mpx:7.1f} {mpx / r['seconds']:7.2f} {r['peak_mib']:9.0f} {image_mib:10.0f} {rest:9.0f}",
-              flush=True)
-    print(f"memory_growth_beyond_image: {rows[-1] / max(rows[0], 1):.2f}x from {sizes[0]} to {sizes[-1]} px")
+    for r in rows:
+        print(f"{r['size']:8d} {r['mpx']:7.1f} {r['mpx_per_s']:7.2f} {r['peak_mib']:9.0f} {r['image_mib']:10.0f} "
+              f"{r['rest_mib']:9.0f}")
+    print(f"memory_growth_beyond_image: {rows[-1]['rest_mib'] / max(rows[0]['rest_mib'], 1):.2f}x from "
+          f"{rows[0]['size']} to {rows[-1]['size']} px")
     return 0
 
 

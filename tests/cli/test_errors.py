@@ -153,3 +153,29 @@ def test_interrupt_is_exit_130(finished, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train_module, "create_model", interrupted)
     rc = main(["train", "--manifest", str(finished[0] / "prep"), "--out", str(tmp_path / "r")])
     one_line_error(capsys, rc, "--resume", code=130)
+
+
+class _Payload:
+    """A pickle that runs code when unpickled without weights_only: what a hostile shared run folder could hold."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # creates the marker file if it ever runs
+
+
+@pytest.mark.parametrize("name", ["model.pt", "last.pt"])
+def test_hostile_checkpoint_never_runs_code(finished, tmp_path, capsys, name):
+    """Checkpoints load with torch.load(weights_only=True): a pickle with code in it is refused, not executed."""
+    import torch
+
+    root, src = finished
+    run = copy_run(src, tmp_path / "run")
+    marker = tmp_path / "PWNED"
+    torch.save({"model": _Payload(marker)}, run / name)
+    argv = ["evaluate", "--run", str(run)] if name == "model.pt" else ["train", "--resume", str(run)]
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not marker.exists()

@@ -7,7 +7,9 @@ Every command runs through :func:`main`, which turns any error into one line on 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import report
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    previous = _stop_on_sigterm()
     try:
         task = _peek_task(argv) if argv[:1] == ["train"] else DEFAULT_TASK
         from ..tasks import available_tasks
@@ -137,7 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # noqa: BLE001 - the one place errors become exit codes
         return report(e, debug)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         _leave_process_group()
+
+
+def _stop_on_sigterm():
+    """Treat SIGTERM (what Colab, SLURM, ``kill`` and ``timeout`` send) as Ctrl-C: training finishes writing, keeps
+    the last completed epoch and says how to resume. Not under torchrun, which stops its processes itself and
+    where one process leaving a collective early would leave the others waiting. Returns the previous handler."""
+    from .. import distributed
+
+    if distributed.launched() or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _leave_process_group() -> None:

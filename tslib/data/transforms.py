@@ -67,12 +67,15 @@ def eval_transform(
     return v2.Compose([v2.ToImage(), resize, v2.CenterCrop(size), *_finish(mean, std)])
 
 
-def transforms_for(prep: dict, train: bool = False) -> v2.Compose:
+def transforms_for(prep: dict, train: bool = False):
     """Train or eval transform from a preprocessing dict (``size``, ``resize_size``, ``mean``, ``std``,
-    ``interpolation``), as :func:`tslib.classify.preprocessing` returns and run folders store."""
+    ``interpolation``), as :func:`tslib.classify.preprocessing` returns and run folders store. Training uses
+    :class:`~tslib.data.fastaug.StudyAugment`, :func:`train_transform`'s augmentation in one affine warp."""
     interp = prep.get("interpolation", "bilinear")
     if train:
-        return train_transform(prep["size"], prep["mean"], prep["std"], interp)
+        from .fastaug import StudyAugment
+
+        return StudyAugment(prep["size"], prep["mean"], prep["std"], interp)
     return eval_transform(prep["size"], prep["mean"], prep["std"], prep["resize_size"], interp)
 
 

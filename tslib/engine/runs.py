@@ -39,6 +39,9 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     resume = resolve_resume(run_dir, resume)
     if resume:
         check_resumable(run_dir, config)
+        if distributed.is_main():
+            for stale in run_dir.rglob(".*.tmp"):  # a write cut short by a killed process (SIGKILL, power cut)
+                stale.unlink(missing_ok=True)
     seed_everything(config.train.seed)
     device = distributed.setup(resolve_device(config.train.device))  # joins torchrun's process group, if any
     distributed.barrier()  # every process has checked the folder before rank 0 writes into it

@@ -31,6 +31,8 @@ class ClassifyConfig:
     feature_cache: bool | None = setting(None, "frozen backbone: cache its features (default on)",
                                          flags=("--feature-cache", "--cache"))
     cache_views: int = setting(1, "cached views per image (1 clean + K-1 augmented)", min=1)
+    decode_cache: bool = setting(False, "decode every image once and keep it in memory at the input scale "
+                                        "(faster epochs; ~1.6 GB per 20,000 images at 150 px)", runtime=True)
     tta: bool = setting(False, "also evaluate with flip test-time augmentation", runtime=True)
     train: TrainConfig = field(default_factory=TrainConfig)
 

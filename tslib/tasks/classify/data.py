@@ -23,10 +23,13 @@ def preprocessing(model: Classifier, img_size: int | None = None) -> dict:
 
 
 def split_dataset(cfg: ClassifyConfig, split: str, prep: dict, classes: list[str] | None,
-                  augment: bool = False) -> LandscapeDataset:
-    """One manifest split with the run's transforms and per-class limit (never on test)."""
+                  augment: bool = False, decode_cache: bool = False) -> LandscapeDataset:
+    """One manifest split with the run's transforms and per-class limit (never on test); ``decode_cache`` keeps
+    its images decoded in memory at the scale the transform's first resize produces."""
     tf = transforms_for(prep, train=augment)
-    return LandscapeDataset(cfg.manifest, split, tf, classes=classes,
+    cache = (prep["size"] if augment else prep["resize_size"]) if decode_cache else None
+    return LandscapeDataset(cfg.manifest, split, tf, classes=classes, decode_cache=cache,
+                            interpolation=prep.get("interpolation", "bilinear"),
                             limit_per_class=split_limit(split, cfg.limit_per_class), seed=cfg.train.seed)
 
 
@@ -36,12 +39,17 @@ def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = No
     out = {}
     for split in ("train", "val", "test"):
         try:
-            out[split] = split_dataset(cfg, split, prep, classes, augment=split == "train" and cfg.augment)
+            # the decode cache pays off from the second epoch on: never for test, nor under a feature cache
+            cache = cfg.decode_cache and split != "test" and not cfg.use_cache
+            out[split] = split_dataset(cfg, split, prep, classes, augment=split == "train" and cfg.augment,
+                                       decode_cache=cache)
         except ValueError as e:
             if split != "test" or "is empty" not in str(e):
                 raise
             continue
         out[split].check_files()
+        if out[split].decode_cache:
+            out[split].warm_cache(cfg.train.progress)
         classes = classes or out["train"].classes
     return out
 

@@ -1,0 +1,107 @@
+"""Every benchmark in one run, each figure a ratio of settings measured side by side on this machine.
+
+    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling]
+
+--quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). The last two lines are
+``data_path_speedup: X`` (the training loader against a naive per-image PIL loop) and ``feature_cache_speedup: Y``
+(frozen-backbone head training per epoch after the first, cached features against recomputing the backbone).
+Each section is also a script of its own (``benchmarks/<section>.py --help``); results: benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules, from any folder
+
+SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling")
+
+
+def machine(device: str) -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") else ", no GPU used"
+    return (f"{cpu}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads{gpu}; "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few minutes on 2 CPU cores")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (training steps, segmentation, sampling)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    args = ap.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    import torch
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"machine: {machine(device)}")
+    print(f"mode: {'quick' if args.quick else 'full'}", flush=True)
+    start, last = time.perf_counter(), {}
+
+    if "data" in only:
+        import data_path
+
+        print("\n## data path: training images/s (decode, augment, collate), batch 32")
+        r = data_path.run(args.quick)
+        base = r["rates"]["naive PIL loop"]
+        for label, rate in r["rates"].items():
+            print(f"  {label:40s} {rate:8.0f} img/s  {rate / base:5.2f}x")
+        last["data_path_speedup"] = r["speedup"]
+    if "cache" in only:
+        import feature_cache
+
+        print("\n## frozen-backbone head training: cached features vs recomputing the backbone")
+        r = feature_cache.run(args.quick, device=device)
+        (_, re, ra), (_, ce, ca) = r["recompute"], r["cached"]
+        print(f"  {r['model']}, img {r['img_size']}, {r['epochs']} epochs: recompute {re:.2f} s/epoch (test acc "
+              f"{ra:.3f}), cached {ce:.4f} s/epoch (test acc {ca:.3f}); per epoch {r['epoch_speedup']:.0f}x, end to "
+              f"end incl. extraction {r['end_to_end']:.1f}x")
+        last["feature_cache_speedup"] = r["epoch_speedup"]
+    if "steps" in only:
+        import train_step
+
+        print(f"\n## training steps at the notebooks' sizes ({device}; in-memory batches, real engine and tasks)")
+        train_step.run(args.quick, device)
+    if "tiling" in only:
+        import tiling
+
+        print("\n## Landcover.ai tiling of one orthophoto")
+        r = tiling.run(args.quick)
+        print(f"  {r['size']} px, {r['tiles']} tiles: naive PIL loop {r['naive_s']:.1f} s, tslib {r['tslib_s']:.1f} s"
+              f", {r['speedup']:.2f}x")
+    if "segment" in only:
+        import segment_memory
+
+        print(f"\n## whole-image segmentation ({device}): speed and peak memory against size")
+        rows = segment_memory.run(args.quick, device=device)
+        for r in rows:
+            print(f"  {r['size']:6d} px  {r['mpx_per_s']:6.2f} Mpx/s  peak {r['peak_mib']:6.0f} MiB  (decoded image "
+                  f"{r['image_mib']:5.0f}, the rest {r['rest_mib']:5.0f})")
+        print(f"  peak memory {rows[-1]['peak_mib'] / rows[0]['peak_mib']:.2f}x for "
+              f"{rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels")
+    if "sampling" in only:
+        import sampling
+
+        print(f"\n## sampling at 64 px ({device})")
+        for label, rate in sampling.run(args.quick, device).items():
+            print(f"  {label:22s} {rate:9.0f} images/s")
+
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    for key in ("data_path_speedup", "feature_cache_speedup"):
+        if key in last:
+            print(f"{key}: {last[key]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
