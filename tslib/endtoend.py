@@ -18,7 +18,7 @@ from torch import Tensor
 from .engine.inference import run_batches
 from .tasks.classify.evaluate import load_run
 from .tasks.generate.evaluate import _classifier_inputs, real_images
-from .tasks.generate.metrics import LITE0_SPACE, agreement, fid_kid, lite0_features
+from .tasks.generate.metrics import LITE0_SPACE, agreement, extract, fid_kid, lite0_features
 from .tasks.generate.sampling import load_generator, sample, sample_classes
 from .utils import resolve_device
 
@@ -108,10 +108,11 @@ def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, tem
     cfg = runs.load_config(generator_run, GenerateConfig)
     real, _ = real_images(cfg, "test", info["classes"], n_per_class * len(info["classes"]))
     features = lite0_features().to(dev)
+    f_real = extract(real, features)  # once for the whole sweep
     rows = []
     for t in temperatures:
         r = judge_generator(generator_run, classifier_run, n_per_class, t, seed, device)
-        row = {"temperature": t, **{f"{k}": v for k, v in fid_kid(real, r["images"], features).items()},
+        row = {"temperature": t, **fid_kid(real, r["images"], features, real_features=f_real),
                "feature_space": LITE0_SPACE}
         if "agreement" in r:
             row["agreement"] = r["agreement"]["mean"]

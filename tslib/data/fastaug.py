@@ -52,7 +52,6 @@ class StudyAugment:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255
         self.interpolation = interpolation
-        self._threads_set = False
 
     def __repr__(self) -> str:
         return f"StudyAugment(size={self.size}, crop={self.crop}, interpolation={self.interpolation!r})"
@@ -77,9 +76,8 @@ class StudyAugment:
     def __call__(self, sample: dict) -> dict:
         import cv2
 
-        if not self._threads_set and torch.utils.data.get_worker_info() is not None:
-            cv2.setNumThreads(1)  # one warp per sample; the DataLoader's workers are the parallelism
-            self._threads_set = True
+        # No cv2.setNumThreads here: called in a forked DataLoader worker after the parent used OpenCV, it waits
+        # forever for the parent's thread pool (measured: a hang); a 150 px warp hardly uses the pool anyway.
         image = torch.as_tensor(sample["image"])
         if min(image.shape[-2:]) != self.size:  # the pipeline's first step (a no-op for decode-cached images)
             image = F.resize(image, self.size, interpolation=_interp(self.interpolation), antialias=True)

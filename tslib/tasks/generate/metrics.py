@@ -75,11 +75,14 @@ def extract(images: Tensor, features: nn.Module) -> Tensor:
     return torch.cat([features(b.to(device)).double().cpu() for b in _batches(images)])
 
 
-def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 100) -> dict[str, float]:
-    """FID and KID (mean and std over subsets) between two sets of images in [0, 1], in ``features``' space."""
+def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 100,
+            real_features: Tensor | None = None) -> dict[str, float]:
+    """FID and KID (mean and std over subsets) between two sets of images in [0, 1], in ``features``' space;
+    ``real_features``: the real images' features already extracted (a sweep compares many sets to one)."""
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(real)} real and {len(fake)} generated")
-    f_real, f_fake = extract(real, features), extract(fake, features)
+    f_real = extract(real, features) if real_features is None else real_features
+    f_fake = extract(fake, features)
     dim = f_real.shape[1]
     fid = FrechetInceptionDistance(feature=_Precomputed(dim), normalize=True).double()
     # Subsets of at most half of each set, so the KID std over subsets measures something.
