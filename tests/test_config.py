@@ -24,8 +24,8 @@ def test_nested_and_flat_dicts_round_trip():
 
 
 def test_runtime_fields_and_validation():
-    assert runtime_fields(ClassifyConfig) == {"tta", "train.amp", "train.device", "train.channels_last",
-                                              "train.num_workers", "train.progress"}
+    assert runtime_fields(ClassifyConfig) == {"tta", "decode_cache", "train.amp", "train.device",
+                                              "train.channels_last", "train.num_workers", "train.progress"}
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="schedule='linear'"):

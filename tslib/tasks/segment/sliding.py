@@ -3,7 +3,8 @@ Gaussian weight (centres count most, so tile seams do not show), produced as ban
 
 Only one band of windows is in memory at a time: the running sums cover ``window`` rows, and rows that no later
 window touches are handed on (to :class:`~tslib.data.pngstream.PngWriter` in :func:`segment_file`) and dropped.
-The input image is decoded once as uint8 (3 bytes a pixel); everything else stays the size of a window row.
+A striped or tiled TIFF (orthophotos) is read band by band too (:mod:`tslib.data.bigimage`), so memory stays flat
+however large the image; other formats are decoded once as uint8 (3 bytes a pixel).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...data.imageio import ImageReadError, load_rgb
+from ...data.bigimage import open_rows
 from ...data.pngstream import PngWriter
 from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...engine.inference import flip_tta
@@ -45,9 +46,10 @@ def gaussian_weight(h: int, w: int, sigma: float = 0.125) -> Tensor:
 
 
 @torch.no_grad()
-def iter_bands(model: nn.Module, image: np.ndarray, window: int = 512, overlap: float = 0.25, batch_size: int = 4,
+def iter_bands(model: nn.Module, image, window: int = 512, overlap: float = 0.25, batch_size: int = 4,
                tta: bool = False, device: str | torch.device = "cpu", margin: int = 8) -> Iterator[tuple[int, Tensor]]:
-    """``(top, logits)`` for consecutive bands of rows of ``image`` (uint8 [H, W, 3]): ``logits`` is the blended
+    """``(top, logits)`` for consecutive bands of rows of ``image`` (uint8 [H, W, 3], an array or a band reader
+    such as :class:`~tslib.data.bigimage.TiffRows`, read top to bottom): ``logits`` is the blended
     fp32 [C, h, W] of rows ``top..top+h``; bands come in order and cover every row once. Each window is mirrored
     ``margin`` pixels outwards before the forward pass (and cropped back), so the image's own border rows are not
     predicted from convolution zero-padding."""
@@ -76,9 +78,10 @@ def iter_bands(model: nn.Module, image: np.ndarray, window: int = 512, overlap: 
     acc = wsum = None
     for i, y in enumerate(ys):
         top = y  # every row above y is finished and handed on
+        rows = np.asarray(image[y:y + wh])  # one read per window row (an on-demand TIFF decodes its strips here)
         for k in range(0, len(xs), batch_size):
             chunk = xs[k:k + batch_size]
-            batch = torch.stack([torch.from_numpy(np.ascontiguousarray(image[y:y + wh, x:x + ww])) for x in chunk])
+            batch = torch.stack([torch.from_numpy(np.ascontiguousarray(rows[:, x:x + ww])) for x in chunk])
             batch = (batch.to(device).permute(0, 3, 1, 2).float() - mean) / std
             logits = flip_tta(forward, batch, dense=True) if tta else forward(batch)
             if acc is None:
@@ -106,19 +109,6 @@ def colourize(classes: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return table[classes]
 
 
-def read_image(path: str | Path, max_pixels: int = 1_000_000_000) -> np.ndarray:
-    """An image file of any size as RGB uint8, with PIL's decompression-bomb guard raised to ``max_pixels``."""
-    from PIL import Image
-
-    old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels // 2  # PIL refuses at twice the limit
-    try:
-        return np.asarray(load_rgb(path))
-    except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: more than {max_pixels:,} pixels; cut it into parts first") from e
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
-
-
 def segment_file(model: nn.Module, image_path: str | Path, out_dir: str | Path, classes: Sequence[str],
                  colours: np.ndarray, alpha: float = 0.45, **kwargs) -> dict:
     """Segment one image file into ``out_dir``: ``<stem>_classes.png`` (class indices), ``<stem>_colour.png``
@@ -126,7 +116,16 @@ def segment_file(model: nn.Module, image_path: str | Path, out_dir: str | Path, 
     image_path, out_dir = Path(image_path), Path(out_dir)
     if not image_path.is_file():
         raise FileNotFoundError(f"{image_path}: no such image")
-    image = read_image(image_path)
+    image = open_rows(image_path)  # a striped/tiled TIFF is decoded band by band, other formats whole
+    try:
+        return _segment_into(model, image, image_path, out_dir, classes, colours, alpha, **kwargs)
+    finally:
+        if hasattr(image, "close"):
+            image.close()
+
+
+def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, classes: Sequence[str],
+                  colours: np.ndarray, alpha: float, **kwargs) -> dict:
     check_out_dir(out_dir).mkdir(parents=True, exist_ok=True)
     height, width = image.shape[:2]
     stem = image_path.stem
