@@ -3,7 +3,7 @@
     python benchmarks/segment_memory.py [--quick] [--sizes 2048 4096 8192 10240] [--format tif|png] [--device cpu]
 
 A UNet (random weights: speed and memory do not depend on them) segments a square image of each size with
-`tslib.tasks.segment.sliding.segment_file` (25% overlap, maps written band by band). The input is a TIFF in strips
+`tslib.tasks.segment.sliding.segment_file` (25% overlap, maps written band by band). The input is a tiled TIFF
 (as orthophotos are stored), read band by band, or with --format png a PNG, decoded whole. Peak memory is the
 process's maximum resident set size (Python, torch and the model included); "image MiB" is what a whole decode
 of the input would take (3 bytes/pixel), for comparison.
@@ -40,19 +40,20 @@ print(json.dumps({"seconds": seconds, "base_mib": base / 1024, "peak_mib": peak 
 
 def write_image(path: Path, size: int) -> None:
     """A square RGB test image that compresses well (a repeated 256 px pattern), written without a full copy:
-    a PNG band by band, or a TIFF in deflate strips of 256 rows (as orthophotos are stored)."""
+    a PNG band by band, or a TIFF in deflate tiles of 256 px (orthophotos are stored in tiles or strips)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     pattern = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    row = np.tile(pattern, (1, -(-size // 256), 1))[:, :size]
-    bands = (row[: min(256, size - top)] for top in range(0, size, 256))
-    if path.suffix == ".tif":
+    if path.suffix == ".tif":  # deflate tiles of 256 px, written one by one (tifffile takes tiles from an iterator)
         import tifffile
 
-        tifffile.imwrite(path, data=bands, shape=(size, size, 3), dtype=np.uint8, photometric="rgb",
-                         compression="zlib", rowsperstrip=256)
+        n = -(-size // 256)
+        tifffile.imwrite(path, data=(pattern for _ in range(n * n)), shape=(size, size, 3), dtype=np.uint8,
+                         photometric="rgb", compression="zlib", tile=(256, 256))
         return
+    row = np.tile(pattern, (1, -(-size // 256), 1))[:, :size]
+    bands = (row[: min(256, size - top)] for top in range(0, size, 256))
     from tslib.data.pngstream import PngWriter
 
     with PngWriter(path, size, size, 3) as png:

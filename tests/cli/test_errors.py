@@ -179,3 +179,41 @@ def test_hostile_checkpoint_never_runs_code(finished, tmp_path, capsys, name):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert not marker.exists()
+
+
+def test_train_never_overwrites_a_run(finished, tmp_path, capsys):
+    """`train --out RUN` on an existing run folder refuses (nothing changed) and says how to continue it."""
+    root, src = finished
+    run = copy_run(src, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    argv = ["train", "--manifest", str(root / "prep"), "--epochs", "1", "--img-size", "32", "--workers", "0",
+            "--no-progress", "--out", str(run)]
+    one_line_error(capsys, main(argv), "already holds a run", f"--resume {run}")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_decompression_bomb_is_skipped_by_prepare(tmp_path, capsys, monkeypatch):
+    """An image over PIL's pixel limit is listed as skipped with the reason, the rest prepared."""
+    from conftest import make_image
+    from PIL import Image
+
+    build_intel(tmp_path / "intel", per_class=6, test_per_class=2, pred=0)
+    bomb = make_image(tmp_path / "intel" / "seg_train" / "seg_train" / "forest" / "huge.jpg", "forest", "bomb",
+                      size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # 32x32 images pass, 64x64 is over twice the limit
+    result = prepare(tmp_path / "prep", intel=tmp_path / "intel", progress=False)
+    paths = {e.path for e in read_manifest(result.manifest)}
+    assert not any(p.endswith("huge.jpg") for p in paths) and len(paths) == 6 * 8
+    assert any(s["path"].endswith("huge.jpg") and "pixels" in s["reason"] for s in result.report["skipped"])
+    assert bomb.is_file()  # reported, never touched
+
+
+def test_prepare_with_only_bad_files(tmp_path, capsys):
+    for c in ("forest", "sea"):
+        folder = tmp_path / "intel" / "seg_train" / "seg_train" / c
+        folder.mkdir(parents=True)
+        (folder / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+        (folder / "b.jpg").write_bytes(b"")
+    argv = ["prepare", "--intel", str(tmp_path / "intel"), "--out", str(tmp_path / "prep"), "--quiet"]
+    one_line_error(capsys, main(argv), "no readable images", "4 unreadable")
+    assert not (tmp_path / "prep" / "manifest.csv").exists()

@@ -105,3 +105,16 @@ def test_setup_landcover_finds_the_download_or_draws_procedural_maps(tmp_path, m
     assert again.report["written"] == 0 and again.report["skipped_existing"] == 8
     image, share = lc.orthophoto("test")
     assert image.parent == real / "images" and 0 <= share <= 1
+
+
+def test_only_unreadable_orthophotos_is_an_error(tmp_path, capsys):
+    root = tmp_path / "landcover"
+    _orthophoto(root, "a", 600, 600)
+    data = (root / "images" / "a.tif").read_bytes()
+    (root / "images" / "a.tif").write_bytes(data[:200])
+    for name in ("train", "val", "test"):
+        (root / f"{name}.txt").write_text("a_0\n")
+    assert main(["prepare-landcover", "--root", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no orthophoto" in err and "a.tif" in err and len(err.splitlines()) == 1
+    assert not list((root / "output").glob("*.jpg"))

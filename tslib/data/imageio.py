@@ -53,6 +53,8 @@ def decode_rgb(data: bytes, name: str = "<bytes>") -> Image.Image:
             return to_rgb(img)
     except UnidentifiedImageError as e:
         raise ImageReadError(f"{name}: not a readable image (unknown or unsupported format)") from e
+    except Image.DecompressionBombError as e:  # a tiny file claiming billions of pixels: refused, never decoded
+        raise ImageReadError(f"{name}: {e}") from e
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for truncated/corrupt streams
         raise ImageReadError(f"{name}: corrupt or truncated image ({e})") from e
 

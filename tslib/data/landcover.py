@@ -169,6 +169,9 @@ def prepare_landcover(root: str | Path, progress: bool = True) -> dict:
             continue
         report["written"] += w
         report["skipped_existing"] += s
+    if report["unreadable"] and not report["written"] and not report["skipped_existing"]:
+        raise ValueError(f"no orthophoto of {root / 'images'} could be tiled: {report['unreadable'][0]}"
+                         + (f" (and {len(report['unreadable']) - 1} more)" if len(report["unreadable"]) > 1 else ""))
     tiles = {p.stem for p in out.glob("*.jpg")}
     report["splits"] = {}
     for name in LISTS:

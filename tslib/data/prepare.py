@@ -58,6 +58,10 @@ def prepare(
         roots.append(Path(root).expanduser().resolve())
     data_root = Path(os.path.commonpath(roots)) if len(roots) > 1 else roots[0]
     entries, unreadable = read_files(files, data_root, progress=progress)
+    if not entries:
+        bad = [r for _, r in unreadable[:3]] + [f"{p}: {r}" for p, r in skipped[:3 - len(unreadable[:3])]]
+        raise ValueError(f"no readable images under {', '.join(str(r) for r in roots)} ({len(unreadable)} unreadable, "
+                         f"{len(skipped)} skipped{'; e.g. ' + '; '.join(bad) if bad else ''}): nothing to prepare")
     kept, dedup = deduplicate(entries)
     assign_splits(kept, seed=seed, official_test=official_test)
 

@@ -36,6 +36,9 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     """What every task's ``train`` does first: check the run folder, resolve ``resume="auto"``, refuse to resume a
     run trained with another config, seed everything and pick the device. Returns (run_dir, resume, device)."""
     run_dir = check_out_dir(run_dir)
+    if resume is False and (run_dir / RUN_FILE).is_file():  # "auto" and True continue it instead
+        raise RunFolderError(f"{run_dir} already holds a run: continue it with `python -m tslib train --resume "
+                             f"{run_dir}`, or give another --out (nothing was changed)")
     resume = resolve_resume(run_dir, resume)
     if resume:
         check_resumable(run_dir, config)

@@ -50,7 +50,8 @@ def fetch_state_dict(
         return read_state_dict(local)
     try:
         # Looks in $TORCH_HOME/hub/checkpoints first and downloads only on a cache miss.
-        return torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
+        # weights_only: a tampered file in the hub cache (its hash is checked only on download) cannot run code
+        return torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
     except Exception as err:  # URLError, OSError, HTTPError, hash mismatch...: all mean "no weights"
         raise RuntimeError(no_weights_message(model, filename, err)) from err
 
