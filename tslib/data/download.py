@@ -9,7 +9,10 @@ of help and fails.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+from ..errors import TslibError
 
 DATASETS = {
     "intel": "puneet6060/intel-image-classification",
@@ -24,6 +27,10 @@ NO_CREDENTIALS = (
 
 class MissingCredentialsError(RuntimeError):
     """No Kaggle credentials anywhere we know to look."""
+
+
+class DownloadError(TslibError):
+    """A Kaggle download or its extraction failed; nothing of it was kept."""
 
 
 def _colab_secret(name: str) -> str | None:
@@ -55,7 +62,11 @@ def find_credentials() -> str | None:
 
 
 def download(name: str, out: Path | str, force: bool = False) -> Path:
-    """Download and unzip dataset ``name`` ("intel" or "landscape") into ``out/name``; skip if already there."""
+    """Download and unzip dataset ``name`` ("intel" or "landscape") into ``out/name``; skip if already there.
+
+    The download and its extraction happen in a hidden ``out/.name.downloading`` folder, renamed to ``out/name``
+    only when complete: an interrupted or failed attempt never leaves a partial dataset that a later run would
+    take for the whole one, and the next attempt starts clean."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
     target = Path(out) / name
@@ -65,10 +76,27 @@ def download(name: str, out: Path | str, force: bool = False) -> Path:
         raise MissingCredentialsError(NO_CREDENTIALS)
     from kaggle.api.kaggle_api_extended import KaggleApi
 
-    api = KaggleApi()
-    api.authenticate()
-    target.mkdir(parents=True, exist_ok=True)
-    api.dataset_download_files(DATASETS[name], path=str(target), unzip=True, quiet=False, force=force)
+    partial = Path(out) / f".{name}.downloading"
+    shutil.rmtree(partial, ignore_errors=True)  # what an interrupted earlier attempt left
+    partial.mkdir(parents=True)
+    try:
+        api = KaggleApi()
+        api.authenticate()
+        api.dataset_download_files(DATASETS[name], path=str(partial), unzip=True, quiet=False, force=True)
+        if not any(p for p in partial.iterdir() if not p.name.endswith(".zip")):
+            raise OSError("the archive held no files")
+    except BaseException as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not isinstance(e, Exception):  # Ctrl-C: cleaned up, still an interruption
+            raise
+        hint = ("; 401/403 means wrong Kaggle credentials (check KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json), "
+                "404 that the dataset is not visible to this account") if any(
+            code in str(e) for code in ("401", "403", "404", "Unauthorized", "Forbidden")) else ""
+        raise DownloadError(f"downloading {DATASETS[name]} failed ({type(e).__name__}: {str(e).strip()[:200]})"
+                            f"{hint}; nothing was kept, run the command again to retry") from e
+    if target.exists():  # --force: the old copy goes only once the new one is complete
+        shutil.rmtree(target)
+    os.replace(partial, target)
     return target
 
 
