@@ -92,9 +92,12 @@ def iter_bands(model: nn.Module, image, window: int = 512, overlap: float = 0.25
                 wsum[:, x:x + ww] += weight
         done = (ys[i + 1] if i + 1 < len(ys) else height) - top
         yield top, (acc[:, :done] / wsum[:done]).cpu()
-        if i + 1 < len(ys):  # shift the running sums up by `done` rows; the new rows start empty
-            acc = torch.cat([acc[:, done:], acc.new_zeros(acc.shape[0], done, width)], 1)
-            wsum = torch.cat([wsum[done:], wsum.new_zeros(done, width)], 0)
+        if i + 1 < len(ys):  # shift the running sums up by `done` rows, in place; the new rows start empty
+            keep = acc.shape[1] - done  # the overlap: copied, not the whole buffer
+            acc[:, :keep] = acc[:, done:].clone()
+            acc[:, keep:] = 0
+            wsum[:keep] = wsum[done:].clone()
+            wsum[keep:] = 0
 
 
 def segment_array(model: nn.Module, image: np.ndarray, **kwargs) -> np.ndarray:
@@ -126,6 +129,8 @@ def segment_file(model: nn.Module, image_path: str | Path, out_dir: str | Path, 
 
 def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, classes: Sequence[str],
                   colours: np.ndarray, alpha: float, **kwargs) -> dict:
+    import cv2
+
     check_out_dir(out_dir).mkdir(parents=True, exist_ok=True)
     height, width = image.shape[:2]
     stem = image_path.stem
@@ -138,10 +143,11 @@ def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, clas
         for top, band in iter_bands(model, image, **kwargs):
             labels = band.argmax(0).to(torch.uint8).numpy()
             colour = colourize(labels, colours)
-            rows = image[top:top + len(labels)].astype(np.float32)
+            rows = np.ascontiguousarray(image[top:top + len(labels)])
             writers["classes"].write(labels)
             writers["colour"].write(colour)
-            writers["overlay"].write((rows * (1 - alpha) + colour * alpha).round().astype(np.uint8))
+            # uint8 in, uint8 out (rounded, saturated): no float copies of the band
+            writers["overlay"].write(cv2.addWeighted(rows, 1 - alpha, colour, alpha, 0.0))
             counts += np.bincount(labels.ravel(), minlength=256)
     except BaseException:
         for w in writers.values():
