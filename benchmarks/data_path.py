@@ -89,7 +89,8 @@ def run(quick: bool = False, manifest: Path | None = None, size: int = 150, batc
     batches = batches or (12 if quick else 40)
     with tempfile.TemporaryDirectory() as tmp:
         manifest = manifest or procedural_manifest(Path(tmp), 20 if quick else 60)
-        paths = [LandscapeDataset(manifest, "train").path(i) for i in range(len(LandscapeDataset(manifest, "train")))]
+        train = LandscapeDataset(manifest, "train")
+        paths = [train.path(i) for i in range(len(train))]
         rates = {"naive PIL loop": naive_images_per_second(paths, size, batches),
                  "torchvision v2 pipeline, 0 workers": loader_images_per_second(manifest, size, batches, 0, False, True)}
         for cache in (False, True):

@@ -101,14 +101,10 @@ def open_rows(path: str | Path, max_pixels: int = 1_000_000_000):
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             return TiffRows(path)
-        except ImageReadError:
-            pass  # a compression this installation cannot decode in parts: whole, below
-        except Exception:  # noqa: BLE001 - not a TIFF tifffile understands (or another layout): PIL decides below
+        except Exception:  # noqa: BLE001 - another layout, or strips this installation cannot decode: PIL, below
             pass
     old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels // 2  # PIL refuses at twice the limit
-    try:
+    try:  # load_rgb turns PIL's decompression-bomb refusal into an ImageReadError naming the file
         return np.asarray(load_rgb(path))
-    except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: more than {max_pixels:,} pixels; cut it into parts first") from e
     finally:
         Image.MAX_IMAGE_PIXELS = old
