@@ -51,10 +51,11 @@ def run(quick: bool = False, model: str = "efficientnet_lite0", per_class: int |
             )
             t0 = time.perf_counter()
             metrics = train_classifier(cfg, tmp / name)
-            results[name] = (time.perf_counter() - t0, mean_epoch_seconds(tmp / name), metrics["test"]["accuracy"])
-    (rt, re, _), (ct, ce, _) = results["recompute"], results["cached"]
-    return {"model": model, "epochs": epochs, "img_size": img_size, "recompute": results["recompute"],
-            "cached": results["cached"], "epoch_speedup": re / ce, "end_to_end": rt / ct}
+            results[name] = {"total_s": time.perf_counter() - t0, "epoch_s": mean_epoch_seconds(tmp / name),
+                             "test_acc": metrics["test"]["accuracy"]}
+    re, ce = results["recompute"], results["cached"]
+    return {"model": model, "epochs": epochs, "img_size": img_size, **results,
+            "epoch_speedup": re["epoch_s"] / ce["epoch_s"], "end_to_end": re["total_s"] / ce["total_s"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     r = run(args.quick, args.model, args.per_class, args.epochs, args.img_size, args.device)
-    (rt, re, ra), (ct, ce, ca) = r["recompute"], r["cached"]
+    re, ce = r["recompute"], r["cached"]
     print(f"model {r['model']}, {r['epochs']} epochs, img {r['img_size']}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
-    print(f"recompute: {re:.2f} s/epoch, {rt:.1f} s total, test accuracy {ra:.3f}")
-    print(f"cached:    {ce:.3f} s/epoch, {ct:.1f} s total (features computed once), test accuracy {ca:.3f}")
+    print(f"recompute: {re['epoch_s']:.2f} s/epoch, {re['total_s']:.1f} s total, test accuracy {re['test_acc']:.3f}")
+    print(f"cached:    {ce['epoch_s']:.3f} s/epoch, {ce['total_s']:.1f} s total (features computed once), test "
+          f"accuracy {ce['test_acc']:.3f}")
     print(f"head-training speed-up per epoch: {r['epoch_speedup']:.0f}x; end to end: {r['end_to_end']:.1f}x")
     print(f"feature_cache_speedup: {r['epoch_speedup']:.1f}")
     return 0

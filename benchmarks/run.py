@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n## frozen-backbone head training: cached features vs recomputing the backbone")
         r = feature_cache.run(args.quick, device=device)
-        (_, re, ra), (_, ce, ca) = r["recompute"], r["cached"]
-        print(f"  {r['model']}, img {r['img_size']}, {r['epochs']} epochs: recompute {re:.2f} s/epoch (test acc "
-              f"{ra:.3f}), cached {ce:.4f} s/epoch (test acc {ca:.3f}); per epoch {r['epoch_speedup']:.0f}x, end to "
-              f"end incl. extraction {r['end_to_end']:.1f}x")
+        re, ce = r["recompute"], r["cached"]
+        print(f"  {r['model']}, img {r['img_size']}, {r['epochs']} epochs: recompute {re['epoch_s']:.2f} s/epoch "
+              f"(test acc {re['test_acc']:.3f}), cached {ce['epoch_s']:.4f} s/epoch (test acc {ce['test_acc']:.3f}); "
+              f"per epoch {r['epoch_speedup']:.0f}x, end to end incl. extraction {r['end_to_end']:.1f}x")
         last["feature_cache_speedup"] = r["epoch_speedup"]
     if "steps" in only:
         import train_step

@@ -36,12 +36,17 @@ class TrainingInterrupted(TslibError):
 EXIT_USER, EXIT_INTERRUPTED, EXIT_BUG = 2, 130, 1
 
 
-def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
-    """``path`` as an output folder: fine if missing or a folder, a clear error if it is a file."""
+def check_out_dir(path: str | Path, flag: str = "--out", run_ok: bool = False) -> Path:
+    """``path`` as an output folder: fine if missing or a folder, a clear error if it is a file, if its parent
+    cannot be written, or (unless ``run_ok``: ``train`` itself) if it is a training run's folder, whose files
+    another command's output must not mix with or overwrite."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{flag} {path} is a file, not a folder; give a folder path (it is created "
                                  "if missing)")
+    if not run_ok and (path / "run.json").is_file():
+        raise RunFolderError(f"{flag} {path} is the folder of a training run; write into another folder, e.g. "
+                             f"{path / 'out'} (nothing was changed)")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -50,6 +55,22 @@ def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
                 raise PermissionError(f"{flag} {path}: cannot create it, {parent} is not writable")
             break
     return path
+
+
+def check_writable(path: str | Path, flag: str = "--out") -> None:
+    """Create and delete a file in ``path`` (or in its nearest existing parent, which is where it would be made):
+    a read-only folder or file system is then a clear error before any work starts, not a failure after the first
+    epoch. A real write, because ``os.access`` says yes to root even on a read-only mount or an immutable folder."""
+    import tempfile
+
+    path = Path(path).expanduser()
+    where = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
+    try:
+        with tempfile.TemporaryFile(dir=where, prefix=".tslib-write-test."):
+            pass
+    except OSError as e:
+        raise RunFolderError(f"{flag} {path}: cannot write in {where} ({e.strerror or e}); choose a writable "
+                             "folder (nothing was changed)") from e
 
 
 def _one_line(exc: BaseException) -> str:

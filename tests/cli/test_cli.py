@@ -50,9 +50,12 @@ def test_missing_kaggle_credentials(no_credentials, tmp_path, capsys):
     with pytest.raises(MissingCredentialsError, match="KAGGLE_USERNAME"):
         download("intel", tmp_path / "data")
     assert main(["download", "--out", str(tmp_path / "data"), "--allow-missing"]) == 0
+    note = capsys.readouterr()
+    assert note.out == "" and note.err.startswith("note: No Kaggle credentials")
     assert main(["download", "--out", str(tmp_path / "data")]) == 2
-    out = capsys.readouterr().out
-    assert out.count("No Kaggle credentials") == 2 and not (tmp_path / "data").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: No Kaggle credentials") and len(err.splitlines()) == 1 and "--allow-missing" in err
+    assert not (tmp_path / "data").exists()
 
 
 def test_credentials_found_in_config_dir(no_credentials, tmp_path, monkeypatch):

@@ -217,3 +217,93 @@ def test_prepare_with_only_bad_files(tmp_path, capsys):
     argv = ["prepare", "--intel", str(tmp_path / "intel"), "--out", str(tmp_path / "prep"), "--quiet"]
     one_line_error(capsys, main(argv), "no readable images", "4 unreadable")
     assert not (tmp_path / "prep" / "manifest.csv").exists()
+
+
+@pytest.mark.parametrize("change,needle", [("classes", "trained on classes"), ("task", "holds a generate model"),
+                                           ("architecture", "but")])
+def test_model_file_from_another_run_is_refused(finished, tmp_path, capsys, change, needle):
+    """A model.pt copied in from another run would label predictions with the wrong names: refused, one line."""
+    import torch
+
+    root, src = finished
+    run = copy_run(src, tmp_path / "run")
+    saved = torch.load(run / "model.pt", weights_only=True)
+    if change == "classes":
+        saved["classes"] = saved["classes"][::-1]
+    elif change == "task":
+        saved["spec"]["task"] = "generate"
+    else:
+        saved["spec"]["kwargs"]["args"] = [3]  # a 3-class CNN
+    torch.save(saved, run / "model.pt")
+    for argv in (["evaluate", "--run", str(run)], ["predict", "--run", str(run), str(root / "intel")]):
+        one_line_error(capsys, main(argv), "model.pt", needle, "another run")
+
+
+def test_no_command_writes_into_a_run_folder(finished, tmp_path, capsys):
+    """An --out that is some training run's folder is refused by every command that writes a folder."""
+    root, src = finished
+    run = copy_run(src, tmp_path / "run")
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for argv in (["synth", "--out", str(run), "--per-class", "2"],
+                 ["prepare", "--intel", str(root / "intel"), "--out", str(run)],
+                 ["notebooks", "--out", str(run), "--only", "01"],
+                 ["download", "--out", str(run)],
+                 ["segment", "--run", str(src), "--out", str(run), str(root / "intel" / "seg_pred")]):
+        one_line_error(capsys, main(argv))
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def _immutable(folder) -> bool:
+    """Make ``folder`` unwritable even for root (chattr +i); False where the file system or container forbids it."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return True
+    ok = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return ok
+    (folder / "probe").unlink()
+    subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    return False
+
+
+def _writable_again(folder) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    folder.chmod(0o755)
+
+
+def test_read_only_run_folder_fails_before_training(finished, tmp_path, capsys):
+    root, src = finished
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if not _immutable(locked):
+        pytest.skip("cannot make a folder read-only here")
+    try:
+        for out in (locked, locked / "run"):
+            argv = ["train", "--manifest", str(root / "prep"), "--epochs", "1", "--img-size", "32", "--workers",
+                    "0", "--no-progress", "--out", str(out)]
+            one_line_error(capsys, main(argv), "writ", str(locked))
+        assert not list(locked.iterdir())
+    finally:
+        _writable_again(locked)
+
+
+def test_full_disk_fails_before_training(finished, tmp_path, capsys, monkeypatch):
+    from collections import namedtuple
+
+    import tslib.engine.checkpoint as checkpoint
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: usage(10 << 30, (10 << 30) - 4096, 4096))
+    argv = ["train", "--manifest", str(finished[0] / "prep"), "--epochs", "1", "--img-size", "32", "--workers", "0",
+            "--no-progress", "--out", str(tmp_path / "run")]
+    one_line_error(capsys, main(argv), "MiB free", "checkpoints need about")
+    assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tslib.cli import main
+from tslib.data.download import DownloadError
 from tslib.data.landcover import download_landcover, prepare_landcover, tile_orthophoto
 
 H, W = 9000, 9500  # the size of a 25 cm Landcover.ai orthophoto
@@ -80,7 +81,7 @@ def test_download_checks_md5_and_extracts_atomically(tmp_path):
         for f in (src / "lc").rglob("*"):
             z.write(f, f.relative_to(src / "lc"))
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    with pytest.raises(ValueError, match="md5"):
+    with pytest.raises(DownloadError, match="md5"):
         download_landcover(tmp_path / "d1", url=archive.as_uri(), md5="0" * 32)
     assert not (tmp_path / "d1" / "landcover").exists() and (tmp_path / "d1" / "landcover.ai.v1.zip.bad").is_file()
     target = download_landcover(tmp_path / "d2", url=archive.as_uri(), md5=md5)

@@ -158,3 +158,21 @@ def test_real_sample_prepare(shared_sample, tmp_path):
     with Image.open(shared_sample / "seg_train" / "seg_train" / "sea" / sorted(
             p.name for p in (shared_sample / "seg_train" / "seg_train" / "sea").iterdir())[0]) as im:
         assert im.mode == "RGB"
+
+
+def test_symlink_loops_are_not_followed(tmp_path):
+    """A link to a parent folder, a link to itself and a dangling link: every image indexed once, no endless walk."""
+    import os
+
+    from tslib.tasks.classify.prediction import collect_images
+
+    build_intel(tmp_path / "intel", per_class=4, test_per_class=1, pred=3)
+    forest = tmp_path / "intel" / "seg_train" / "seg_train" / "forest"
+    os.symlink("..", forest / "up")
+    os.symlink("self", forest / "self")
+    os.symlink(tmp_path / "gone", forest / "dangling.jpg")
+    os.symlink(tmp_path / "intel", tmp_path / "intel" / "seg_pred" / "root")
+    res = prepare(tmp_path / "prep", intel=tmp_path / "intel", progress=False)
+    paths = [e.path for e in res.entries]
+    assert len(paths) == len(set(paths)) == 6 * 5 + 3 and not any("/up/" in p or "root/" in p for p in paths)
+    assert len(collect_images([tmp_path / "intel" / "seg_pred"])[0]) == 3

@@ -116,3 +116,21 @@ def test_segment_cli_on_both_sources(aerial, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_landcover_tiles_deleted_after_prepare(aerial, tmp_path, capsys):
+    """A split smaller than its list is an error naming the missing tiles, not a silently smaller test set; a
+    re-run of prepare-landcover recreates them."""
+    import shutil
+
+    root = shutil.copytree(aerial, tmp_path / "landcover")
+    name = (root / "val.txt").read_text().split()[0]
+    (root / "output" / f"{name}_m.png").unlink()
+    argv = ["train", "--task", "segment", "--landcover", str(root), "--epochs", "1", "--img-size", "32",
+            "--depth", "2", "--width", "8", "--workers", "0", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{name}_m.png" in err and "prepare-landcover" in err, err
+    assert not (tmp_path / "run").exists()
+    assert main(["prepare-landcover", "--root", str(root), "--quiet"]) == 0
+    assert (root / "output" / f"{name}_m.png").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -43,7 +44,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from ..data.download import NO_CREDENTIALS, download, find_credentials
+    from ..data.download import NO_CREDENTIALS, MissingCredentialsError, download, find_credentials
     from ..data.workspace import data_root
     from ..errors import check_out_dir
 
@@ -54,8 +55,11 @@ def _cmd_download(args: argparse.Namespace) -> int:
         print(f"landcover: {download_landcover(out)}")
     kaggle = [d for d in args.datasets if d != "landcover"]
     if kaggle and find_credentials() is None:
-        print(NO_CREDENTIALS)
-        return 0 if args.allow_missing else 2
+        if not args.allow_missing:
+            raise MissingCredentialsError(NO_CREDENTIALS.split("; skipping")[0] + "; or pass --allow-missing to go "
+                                          "on without them (the main job then uses the PROCEDURAL dataset)")
+        print(f"note: {NO_CREDENTIALS}", file=sys.stderr)
+        return 0
     for name in kaggle:
         print(f"{name}: {download(name, out, force=args.force)}")
     return 0

@@ -18,7 +18,7 @@ from ..errors import MissingFilesError
 from .classes import classes_present
 from .imageio import load_rgb
 from .manifest import Entry, read_manifest
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, interpolation_mode
 
 VALID_SPLITS = ("train", "val", "test", "unlabeled")
 
@@ -142,8 +142,8 @@ class LandscapeDataset(Dataset):
         if not self.decode_cache:
             return image
         if min(image.shape[-2:]) != self.decode_cache:
-            mode = v2.InterpolationMode(self.interpolation.lower())
-            image = F.resize(image, self.decode_cache, interpolation=mode, antialias=True)
+            image = F.resize(image, self.decode_cache, interpolation=interpolation_mode(self.interpolation),
+                             antialias=True)
         return image.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # HWC memory, as decoded images have
 
     def warm_cache(self, progress: bool = False) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 from ..errors import TslibError
@@ -61,12 +62,27 @@ def find_credentials() -> str | None:
     return None
 
 
+def extract_checked(archive: Path, out: Path) -> None:
+    """Check every member of a zip against its CRC-32 (Kaggle publishes no other checksum; a truncated file has
+    no central directory at all), then extract it into ``out``. Raises ``OSError`` naming what is damaged."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            bad = z.testzip()
+            if bad is not None:
+                raise OSError(f"{archive.name}: {bad} fails its CRC-32 check, the download is corrupt")
+            z.extractall(out)
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise OSError(f"{archive.name} is not a complete zip archive ({e}): the download is truncated or "
+                      "corrupt") from e
+
+
 def download(name: str, out: Path | str, force: bool = False) -> Path:
     """Download and unzip dataset ``name`` ("intel" or "landscape") into ``out/name``; skip if already there.
 
     The download and its extraction happen in a hidden ``out/.name.downloading`` folder, renamed to ``out/name``
     only when complete: an interrupted or failed attempt never leaves a partial dataset that a later run would
-    take for the whole one, and the next attempt starts clean."""
+    take for the whole one, and the next attempt starts clean. The archive's CRC-32s are checked before extraction
+    (:func:`extract_checked`)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
     target = Path(out) / name
@@ -82,8 +98,15 @@ def download(name: str, out: Path | str, force: bool = False) -> Path:
     try:
         api = KaggleApi()
         api.authenticate()
-        api.dataset_download_files(DATASETS[name], path=str(partial), unzip=True, quiet=False, force=True)
-        if not any(p for p in partial.iterdir() if not p.name.endswith(".zip")):
+        # unzip=False: the archive is checked before anything is extracted from it.
+        api.dataset_download_files(DATASETS[name], path=str(partial), unzip=False, quiet=False, force=True)
+        archives = sorted(partial.glob("*.zip"))
+        if not archives:
+            raise OSError("the download held no zip archive")
+        for archive in archives:
+            extract_checked(archive, partial)
+            archive.unlink()
+        if not any(partial.iterdir()):
             raise OSError("the archive held no files")
     except BaseException as e:
         shutil.rmtree(partial, ignore_errors=True)

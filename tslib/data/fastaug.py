@@ -19,7 +19,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, STUDY_CROP, STUDY_SIZE, _interp
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, STUDY_CROP, STUDY_SIZE, interpolation_mode
 
 _RATIO = (3 / 4, 4 / 3)  # RandomResizedCrop's default aspect-ratio range
 _SCALE = (0.8, 1.0)
@@ -80,7 +80,7 @@ class StudyAugment:
         # forever for the parent's thread pool (measured: a hang); a 150 px warp hardly uses the pool anyway.
         image = torch.as_tensor(sample["image"])
         if min(image.shape[-2:]) != self.size:  # the pipeline's first step (a no-op for decode-cached images)
-            image = F.resize(image, self.size, interpolation=_interp(self.interpolation), antialias=True)
+            image = F.resize(image, self.size, interpolation=interpolation_mode(self.interpolation), antialias=True)
         height, width = image.shape[-2:]
         top = int(torch.randint(0, height - self.crop + 1, size=())) if height > self.crop else 0
         left = int(torch.randint(0, width - self.crop + 1, size=())) if width > self.crop else 0

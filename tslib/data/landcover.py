@@ -9,8 +9,10 @@ is not run): 512x512 tiles without overlap, row by row, edge remainders dropped,
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import check_out_dir
+from .download import DownloadError
 from .sources import DatasetNotFoundError
 
 URL = "https://landcover.ai.linuxpolska.com/download/landcover.ai.v1.zip"
@@ -63,24 +66,58 @@ def download_landcover(out: str | Path, url: str = URL, md5: str = MD5) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     zip_path, part = out / "landcover.ai.v1.zip", out / "landcover.ai.v1.zip.part"
     if not zip_path.is_file():
-        done = part.stat().st_size if part.is_file() else 0
-        request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            resumed = done and getattr(response, "status", 200) == 206
-            with open(part, "ab" if resumed else "wb") as f:
-                shutil.copyfileobj(response, f, 1 << 20)
+        _fetch(url, part)
         os.replace(part, zip_path)
     if _md5(zip_path) != md5:
         bad = zip_path.with_suffix(".zip.bad")
         os.replace(zip_path, bad)
-        raise ValueError(f"{zip_path}: md5 differs from {md5} (moved to {bad.name}); download it again")
+        raise DownloadError(f"{zip_path}: md5 differs from {md5} (moved to {bad.name}); run the command again to "
+                            "download it afresh")
     tmp = out / ".landcover.extracting"
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(zip_path) as z:
-        z.extractall(tmp)
-    os.replace(find_landcover_root(tmp), target)
+    shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted extraction left
+    try:
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(tmp)
+        os.replace(find_landcover_root(tmp), target)
+    except BaseException:  # interrupted, disk full, ...: no half-extracted folder may look complete
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _fetch(url: str, part: Path) -> None:
+    """Download ``url`` into ``part``, continuing a partial file with an HTTP Range request (a server that ignores
+    the range sends the whole file, which then replaces the partial one)."""
+    done = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and done:  # nothing left to fetch: the partial file is whole (the md5 check decides)
+            return
+        raise DownloadError(f"downloading {url} failed (HTTP {e.code} {e.reason}); run the command again to "
+                            "retry") from e
+    except (urllib.error.URLError, TimeoutError) as e:
+        raise DownloadError(f"downloading {url} failed ({getattr(e, 'reason', e)}); check the connection and run "
+                            f"the command again: it continues from the {done / 2**20:.0f} MiB already fetched") from e
+    with response:
+        resumed = done and getattr(response, "status", 200) == 206
+        start = done if resumed else 0
+        expected = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+        broke = None
+        try:
+            with open(part, "ab" if resumed else "wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+        except (ConnectionError, TimeoutError, http.client.HTTPException) as e:  # the partial file is kept
+            broke = type(e).__name__
+        # http.client returns a short body without complaint when the connection closes early: count the bytes.
+        got = part.stat().st_size - start
+        if broke is None and expected is not None and got < int(expected):
+            broke = f"{got} of {int(expected)} bytes"
+        if broke is not None:
+            raise DownloadError(f"the download of {url} broke off after {part.stat().st_size / 2**20:.1f} MiB "
+                                f"({broke}); run the command again to continue it")
 
 
 def _write(path: Path, array: np.ndarray) -> None:

@@ -44,7 +44,7 @@ def prepare(
 ) -> PrepareResult:
     """Build ``out/manifest.csv`` (and ``out/report.json``) from one or both datasets. Writes only into ``out``."""
     if intel is None and landscape is None:
-        raise ValueError("give at least one source: intel=PATH and/or landscape=PATH")
+        raise ValueError("give at least one source: --intel DIR and/or --landscape DIR (intel=, landscape= in Python)")
     out = check_out_dir(out)
     files: list[SourceFile] = []
     skipped: list[tuple[Path, str]] = []

@@ -19,7 +19,7 @@ STUDY_SIZE = 150
 STUDY_CROP = 125
 
 
-def _interp(name: str) -> v2.InterpolationMode:
+def interpolation_mode(name: str) -> v2.InterpolationMode:
     """Pretrained weights are tied to the resize filter they were trained with (bicubic for some)."""
     return v2.InterpolationMode(name.lower())
 
@@ -31,7 +31,7 @@ def _finish(mean: Sequence[float], std: Sequence[float]) -> list:
 def study_train_steps(size: int = STUDY_SIZE, interpolation: str = "bilinear") -> list[tuple[str, v2.Transform]]:
     """The study's augmentations in order, named; ``size`` rescales the 150/125 geometry proportionally."""
     crop = round(size * STUDY_CROP / STUDY_SIZE)
-    mode = _interp(interpolation)
+    mode = interpolation_mode(interpolation)
     return [
         ("resize", v2.Resize(size, interpolation=mode, antialias=True)),
         ("random crop", v2.RandomCrop(crop, pad_if_needed=True)),
@@ -63,7 +63,7 @@ def eval_transform(
     interpolation: str = "bilinear",
 ) -> v2.Compose:
     """Deterministic: resize the shorter side to ``resize_size`` (default ``size``), centre crop ``size``."""
-    resize = v2.Resize(resize_size or size, interpolation=_interp(interpolation), antialias=True)
+    resize = v2.Resize(resize_size or size, interpolation=interpolation_mode(interpolation), antialias=True)
     return v2.Compose([v2.ToImage(), resize, v2.CenterCrop(size), *_finish(mean, std)])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, RunFolderError
 from ..utils import atomic_save
 
 #: Keys written by :func:`save_checkpoint`; ``extra`` may not overwrite them.
@@ -154,3 +155,23 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu", 
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise CheckpointError(f"{path}: corrupt or truncated {what} ({first}); delete it, or re-run the "
                               f"command that wrote it") from e
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About the size of one checkpoint of ``model``: its weights and buffers plus two Adam moments per trainable
+    parameter."""
+    state = sum(t.numel() * t.element_size() for t in _unwrap(model).state_dict().values())
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return state + 2 * trainable
+
+
+def check_room(run_dir: str | Path, model: nn.Module) -> None:
+    """Refuse to start training when the disk holding ``run_dir`` cannot take a checkpoint and the temporary copy
+    written beside it (a full disk would otherwise end the first epoch with nothing saved)."""
+    need = 2 * checkpoint_bytes(model) + (1 << 20)
+    path = Path(run_dir)
+    where = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise RunFolderError(f"{run_dir}: only {free / 2**20:.0f} MiB free on its disk, its checkpoints need about "
+                             f"{need / 2**20:.0f} MiB; free some space or choose another --out (nothing was written)")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..utils import atomic_write_text, resolve_device, seed_everything, to_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_room, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .optim import Optimization, StepContext, default_optimization
 from .precision import autocast, resolve_amp
@@ -186,6 +186,8 @@ def fit(
     if config.patience is not None and monitor is None:
         raise ValueError("early stopping (patience) needs a task with a monitored metric")
     run_dir = Path(run_dir)
+    if distributed.is_main():
+        check_room(run_dir, model)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     device = distributed.setup(resolve_device(config.device))

@@ -16,9 +16,9 @@ from torch import nn
 
 from .. import distributed
 from ..config import from_dict, runtime_fields, to_dict
-from ..errors import CheckpointError, RunFolderError, TrainingInterrupted, check_out_dir
+from ..errors import CheckpointError, RunFolderError, TrainingInterrupted, check_out_dir, check_writable
 from ..utils import atomic_save, atomic_write_text, resolve_device, seed_everything
-from .checkpoint import read_torch_file
+from .checkpoint import check_room, read_torch_file
 from .loop import FitResult
 
 RUN_FILE, MODEL_FILE, METRICS_FILE = "run.json", "model.pt", "metrics.json"
@@ -35,10 +35,12 @@ def resolve_resume(run_dir: str | Path, resume: bool | str) -> bool:
 def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Path, bool, torch.device]:
     """What every task's ``train`` does first: check the run folder, resolve ``resume="auto"``, refuse to resume a
     run trained with another config, seed everything and pick the device. Returns (run_dir, resume, device)."""
-    run_dir = check_out_dir(run_dir)
+    run_dir = check_out_dir(run_dir, run_ok=True)
     if resume is False and (run_dir / RUN_FILE).is_file():  # "auto" and True continue it instead
         raise RunFolderError(f"{run_dir} already holds a run: continue it with `python -m tslib train --resume "
                              f"{run_dir}`, or give another --out (nothing was changed)")
+    if distributed.is_main():
+        check_writable(run_dir)
     resume = resolve_resume(run_dir, resume)
     if resume:
         check_resumable(run_dir, config)
@@ -51,9 +53,12 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     return run_dir, resume, device
 
 
-def write_run_info(run_dir: str | Path, task: str, config: Any, **info: Any) -> dict:
-    """Write ``run.json``: the task name, its config (nested dict) and whatever else rebuilds the run's data."""
-    data = {"task": task, "config": to_dict(config), **info}
+def write_run_info(run_dir: str | Path, task: str, config: Any, model: nn.Module, **info: Any) -> dict:
+    """Write ``run.json``: the task name, its config (nested dict), the model's architecture spec and whatever else
+    rebuilds the run's data. First checks the disk has room for the model's checkpoints (before any long work)."""
+    if distributed.is_main():
+        check_room(run_dir, model)
+    data = {"task": task, "config": to_dict(config), "model": model.spec, **info}
     atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(data, indent=2))
     return data
 
@@ -157,12 +162,31 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     saved = read_torch_file(path, what="model file")
     if not isinstance(saved, dict) or "spec" not in saved or "model" not in saved:
         raise CheckpointError(f"{path} is not a tslib model file (no spec/weights); re-export it by training")
+    _check_belongs(run_dir, path, saved)
     model = build_from_spec(saved["spec"])
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit its own spec ({str(e).splitlines()[0]})") from e
     return model.to(resolve_device(device)).eval(), saved
+
+
+def _check_belongs(run_dir: Path, path: Path, saved: dict) -> None:
+    """Refuse a ``model.pt`` copied in from another run: its task, architecture or class list must be the ones
+    ``run.json`` describes, or predictions would be labelled with the wrong names."""
+    if not (run_dir / RUN_FILE).is_file():  # a bare folder holding only model.pt: nothing to compare with
+        return
+    info, spec = read_run_info(run_dir), saved["spec"] if isinstance(saved["spec"], dict) else {}
+    other = "; it was copied from another run: put back this run's own model.pt, or retrain"
+    if spec.get("task") not in (None, info["task"]):
+        raise CheckpointError(f"{path} holds a {spec['task']} model, but {run_dir} is a {info['task']} run{other}")
+    described = info.get("model")  # the architecture spec train wrote into run.json
+    if isinstance(described, dict) and json.loads(json.dumps(spec, default=str)) != described:
+        raise CheckpointError(f"{path} holds a {spec.get('name')} model {spec.get('kwargs')}, but {run_dir} trained "
+                              f"{described.get('name')} {described.get('kwargs')}{other}")
+    mine, theirs = info.get("classes"), saved.get("classes")
+    if mine is not None and theirs is not None and list(mine) != list(theirs):
+        raise CheckpointError(f"{path} was trained on classes {list(theirs)}, but {run_dir} has {list(mine)}{other}")
 
 
 def read_metrics(run_dir: str | Path) -> dict:

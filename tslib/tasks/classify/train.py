@@ -65,8 +65,7 @@ def train_classifier(
     prep = preprocessing(model, cfg.img_size)
     data = run_datasets(cfg, prep, classes)
     finetune = bool(cfg.unfreeze_after)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_run_info(run_dir, "classify", cfg, model=model.spec, classes=classes, preprocessing=prep,
+    runs.write_run_info(run_dir, "classify", cfg, model=model, classes=classes, preprocessing=prep,
                         trained="head" if cfg.freeze and not finetune else "model",
                         phases=[HEAD_PHASE, FINETUNE_PHASE] if finetune else [HEAD_PHASE])
 

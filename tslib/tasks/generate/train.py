@@ -33,8 +33,7 @@ def train_generator(cfg: GenerateConfig, run_dir: str | Path, resume: bool | str
     classes = LandscapeDataset(cfg.manifest, "train").classes
     data = run_datasets(cfg, classes)
     model = create_model(cfg.model, task="generate", **cfg.model_kwargs(len(classes)))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_run_info(run_dir, "generate", cfg, model=model.spec, classes=classes, img_size=cfg.img_size,
+    runs.write_run_info(run_dir, "generate", cfg, model=model, classes=classes, img_size=cfg.img_size,
                         conditional=cfg.is_conditional)
     result = fit(model, make_task(cfg), run_loader(data["train"], cfg, device, True),
                  run_loader(data["val"], cfg, device, False), cfg.train, run_dir, callbacks=callbacks,

@@ -97,10 +97,14 @@ class SegmentationDataset(Dataset):
         if not names:
             raise ValueError(f"the {split} split is empty: {listing} lists no tiles")
         pairs = [(root / "output" / f"{n}.jpg", root / "output" / f"{n}_m.png") for n in names]
-        pairs = [(i, m) for i, m in pairs if i.is_file() and m.is_file()]
-        if not pairs:
+        missing = [p.name for pair in pairs for p in pair if not p.is_file()]
+        if len(missing) == 2 * len(pairs):
             raise MissingFilesError(f"no {split} tiles in {root / 'output'}: run `python -m tslib prepare-landcover "
                                     f"--root {root}` first")
+        if missing:  # a split silently smaller than its list would make scores incomparable with everyone else's
+            raise MissingFilesError(f"{len(missing)} files of the {len(names)} {split} tiles listed in {listing.name} "
+                                    f"are missing from {root / 'output'} (e.g. {', '.join(missing[:2])}): re-run "
+                                    f"`python -m tslib prepare-landcover --root {root}`, which recreates them")
         return pairs
 
     @staticmethod

@@ -46,8 +46,7 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
     pixels = train.class_pixels()  # reads every training mask once: a bad mask is reported before training
     model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width,
                          pretrained=cfg.pretrained)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_run_info(run_dir, "segment", cfg, model=model.spec, classes=classes,
+    runs.write_run_info(run_dir, "segment", cfg, model=model, classes=classes,
                         colours=np.asarray(colours).tolist(),
                         class_pixels=pixels.tolist())
     weights = median_frequency_weights(pixels) if cfg.class_weights else None
