@@ -46,13 +46,50 @@ def gaussian_weight(h: int, w: int, sigma: float = 0.125) -> Tensor:
 
 
 @torch.no_grad()
-def iter_bands(model: nn.Module, image, window: int = 512, overlap: float = 0.25, batch_size: int = 4,
-               tta: bool = False, device: str | torch.device = "cpu", margin: int = 8) -> Iterator[tuple[int, Tensor]]:
+def iter_bands(model: nn.Module, image, **kwargs) -> Iterator[tuple[int, Tensor]]:
     """``(top, logits)`` for consecutive bands of rows of ``image`` (uint8 [H, W, 3], an array or a band reader
     such as :class:`~tslib.data.bigimage.TiffRows`, read top to bottom): ``logits`` is the blended
-    fp32 [C, h, W] of rows ``top..top+h``; bands come in order and cover every row once. Each window is mirrored
+    fp32 [C, h, W] of rows ``top..top+h`` (on the CPU); bands come in order and cover every row once. Options:
+    ``window=512, overlap=0.25, batch_size=4, tta=False, device="cpu", margin=8``; each window is mirrored
     ``margin`` pixels outwards before the forward pass (and cropped back), so the image's own border rows are not
     predicted from convolution zero-padding."""
+    band_top, parts = None, []
+    for top, _, acc, wsum in _blend(model, image, **kwargs):
+        if parts and top != band_top:
+            yield band_top, torch.cat(parts, -1)
+            parts = []
+        band_top = top
+        parts.append((acc / wsum).cpu())
+    if parts:
+        yield band_top, torch.cat(parts, -1)
+
+
+@torch.no_grad()
+def iter_class_bands(model: nn.Module, image, **kwargs) -> Iterator[tuple[int, np.ndarray]]:
+    """``(top, classes)``: as :func:`iter_bands`, but the class of each pixel (uint8 [h, W]), chosen on the
+    device. The argmax of the weighted sums is that of the weighted mean (the weights are positive), so neither
+    the division nor fp32 logits of a whole band are ever made: a band costs 1 byte a pixel."""
+    band_top, labels = None, None
+    for top, left, acc, _ in _blend(model, image, **kwargs):
+        if labels is not None and top != band_top:
+            yield band_top, labels
+            labels = None
+        if labels is None:
+            band_top, labels = top, np.empty((acc.shape[1], image.shape[1]), np.uint8)
+        labels[:, left:left + acc.shape[2]] = acc.argmax(0).to(torch.uint8).cpu().numpy()
+    if labels is not None:
+        yield band_top, labels
+
+
+def _blend(model: nn.Module, image, window: int = 512, overlap: float = 0.25, batch_size: int = 4,
+           tta: bool = False, device: str | torch.device = "cpu", margin: int = 8
+           ) -> Iterator[tuple[int, int, Tensor, Tensor]]:
+    """``(top, left, weighted logit sums [C, h, n], weight sums [h, n])`` of finished blocks, band by band and left
+    to right within a band; views valid until the next block is asked for.
+
+    Memory does not grow with the image: a window row is summed in a buffer one window wide, columns are handed on
+    as soon as no later window of the row touches them (its finished rows; the rows the next window row overlaps
+    are carried, [C, overlap rows, W])."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
     if window < 16 or not 0 <= overlap < 1:
@@ -75,34 +112,59 @@ def iter_bands(model: nn.Module, image, window: int = 512, overlap: float = 0.25
             out = model(x).float()
         return out[..., m:out.shape[-2] - m, m:out.shape[-1] - m] if m > 0 else out
 
-    acc = wsum = None
+    carry = None  # (sums, weights) of the rows this window row shares with the one above
     for i, y in enumerate(ys):
-        top = y  # every row above y is finished and handed on
+        done = (ys[i + 1] if i + 1 < len(ys) else height) - y  # rows no later window row touches
         rows = np.asarray(image[y:y + wh])  # one read per window row (an on-demand TIFF decodes its strips here)
+        row = None
         for k in range(0, len(xs), batch_size):
             chunk = xs[k:k + batch_size]
             batch = torch.stack([torch.from_numpy(np.ascontiguousarray(rows[:, x:x + ww])) for x in chunk])
             batch = (batch.to(device).permute(0, 3, 1, 2).float() - mean) / std
             logits = flip_tta(forward, batch, dense=True) if tta else forward(batch)
-            if acc is None:
-                acc = torch.zeros(logits.shape[1], wh, width, device=device)
-                wsum = torch.zeros(wh, width, device=device)
+            row = row or _WindowRow(y, done, logits.shape[1], wh, ww, width, carry, device)
             for x, out in zip(chunk, logits):
-                acc[:, :, x:x + ww] += out * weight
-                wsum[:, x:x + ww] += weight
-        done = (ys[i + 1] if i + 1 < len(ys) else height) - top
-        yield top, (acc[:, :done] / wsum[:done]).cpu()
-        if i + 1 < len(ys):  # shift the running sums up by `done` rows, in place; the new rows start empty
-            keep = acc.shape[1] - done  # the overlap: copied, not the whole buffer
-            acc[:, :keep] = acc[:, done:].clone()
-            acc[:, keep:] = 0
-            wsum[:keep] = wsum[done:].clone()
-            wsum[keep:] = 0
+                if x > row.c0:  # every earlier window is summed: columns left of x are complete
+                    yield from row.finish(x)
+                row.work += out * weight
+                row.work_w += weight
+        yield from row.finish(width)
+        carry = row.next
+
+
+class _WindowRow:
+    """The running sums of one row of windows: a buffer one window wide that slides right as columns are finished,
+    and the rows shared with the next window row, kept for the whole width."""
+
+    def __init__(self, top: int, done: int, classes: int, wh: int, ww: int, width: int,
+                 carry: tuple[Tensor, Tensor] | None, device: torch.device) -> None:
+        self.top, self.done, self.ww, self.carry, self.c0 = top, done, ww, carry, 0
+        self.work = torch.zeros(classes, wh, ww, device=device)
+        self.work_w = torch.zeros(wh, ww, device=device)
+        self.next = None if done == wh else (torch.zeros(classes, wh - done, width, device=device),
+                                             torch.zeros(wh - done, width, device=device))
+
+    def finish(self, upto: int) -> Iterator[tuple[int, int, Tensor, Tensor]]:
+        """Hand on columns ``c0..upto`` (complete for this window row) and carry their overlap rows down."""
+        c0, n, done = self.c0, upto - self.c0, self.done
+        a, w = self.work[:, :, :n], self.work_w[:, :n]
+        if self.carry is not None:
+            sums, weights = self.carry
+            a[:, :sums.shape[1]] += sums[:, :, c0:upto]
+            w[:sums.shape[1]] += weights[:, c0:upto]
+        yield self.top, c0, a[:, :done], w[:done]
+        if self.next is not None:
+            self.next[0][:, :, c0:upto] = a[:, done:]
+            self.next[1][:, c0:upto] = w[done:]
+        for buf in (self.work, self.work_w):  # slide left by the handed-on columns
+            buf[..., :self.ww - n] = buf[..., n:].clone()
+            buf[..., self.ww - n:] = 0
+        self.c0 = upto
 
 
 def segment_array(model: nn.Module, image: np.ndarray, **kwargs) -> np.ndarray:
     """Class indices [H, W] (uint8) of a whole in-memory image (see :func:`iter_bands` for the options)."""
-    return np.concatenate([band.argmax(0).to(torch.uint8).numpy() for _, band in iter_bands(model, image, **kwargs)])
+    return np.concatenate([labels for _, labels in iter_class_bands(model, image, **kwargs)])
 
 
 def colourize(classes: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -140,8 +202,7 @@ def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, clas
                "overlay": PngWriter(paths["overlay"], width, height, 3)}
     counts = np.zeros(256, np.int64)
     try:
-        for top, band in iter_bands(model, image, **kwargs):
-            labels = band.argmax(0).to(torch.uint8).numpy()
+        for top, labels in iter_class_bands(model, image, **kwargs):
             colour = colourize(labels, colours)
             rows = np.ascontiguousarray(image[top:top + len(labels)])
             writers["classes"].write(labels)
