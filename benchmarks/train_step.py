@@ -84,25 +84,38 @@ def settings(device: str) -> dict[str, tuple[str, bool]]:
     return {"fp32": ("off", False), "bf16": ("bf16", False)}
 
 
-def measure(name: str, device: str, steps: int, amp: str, channels_last: bool, quick: bool = False) -> dict:
+def measure(name: str, device: str, steps: int, amp: str, channels_last: bool, quick: bool = False,
+            budget: float | None = None) -> dict | None:
+    """One (model, setting) in a fresh process; None when it runs past ``budget`` seconds (stopped)."""
     task, size, batch = MODELS[name]
     batch = max(4, batch // 4) if quick else batch  # bf16 on a CPU without bf16 units is slow: keep --quick short
-    out = subprocess.run([sys.executable, "-c", CHILD, name, task, str(size), str(batch), str(steps), amp, device,
-                          str(int(channels_last))], capture_output=True, text=True)
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD, name, task, str(size), str(batch), str(steps), amp,
+                              device, str(int(channels_last))], capture_output=True, text=True, timeout=budget)
+    except subprocess.TimeoutExpired:
+        return None
     if out.returncode != 0:
         raise SystemExit(f"{name} ({amp}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(quick: bool = False, device: str = "cpu", models: list[str] | None = None, steps: int | None = None) -> list:
-    """Rows of (model, setting, images/s, ratio to fp32, peak MiB)."""
+def run(quick: bool = False, device: str = "cpu", models: list[str] | None = None, steps: int | None = None,
+        budget: float | None = None) -> list:
+    """Rows of (model, setting, images/s, ratio to fp32, peak MiB); images/s is None for a setting stopped after
+    ``budget`` seconds (default: 90 s with --quick, 300 s otherwise; bf16 on a CPU without bf16 units crawls)."""
     # quick: the small models (a CPU without bf16 units runs the UNet's bf16 steps at ~0.05 images/s)
     models = models or (["cnn", "vae", "dcgan"] if quick else list(MODELS))
+    budget = budget or (90 if quick else 300)
     rows = []
     for name in models:
         base = None
         for label, (amp, cl) in settings(device).items():
-            r = measure(name, device, steps or (2 if quick else 8), amp, cl, quick)
+            r = measure(name, device, steps or (2 if quick else 4), amp, cl, quick, budget)
+            if r is None:
+                rows.append((name, label, None, None, None))
+                print(f"{name:20s} {label:18s} stopped after {budget:.0f} s (slower than the budget allows)",
+                      flush=True)
+                continue
             base = base or r["images_per_s"]
             rows.append((name, label, r["images_per_s"], r["images_per_s"] / base, r["peak_mib"]))
             print(f"{name:20s} {label:18s} {r['images_per_s']:9.1f} img/s {r['images_per_s'] / base:6.2f}x "
@@ -117,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=None)
-    ap.add_argument("--steps", type=int, default=None, help="training steps per epoch (default 8; 3 with --quick)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per epoch (default 4; 2 with --quick)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per (model, setting) before it is stopped (default 300; 90 with --quick)")
     args = ap.parse_args(argv)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {device}")
-    run(args.quick, device, args.models, args.steps)
+    run(args.quick, device, args.models, args.steps, args.budget)
     return 0
 
 

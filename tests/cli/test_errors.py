@@ -307,3 +307,31 @@ def test_full_disk_fails_before_training(finished, tmp_path, capsys, monkeypatch
             "--no-progress", "--out", str(tmp_path / "run")]
     one_line_error(capsys, main(argv), "MiB free", "checkpoints need about")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("damage,needle", [
+    ("columns", "missing columns"), ("short row", "line 3: the row has the wrong number of fields"),
+    ("split", "line 2: unknown split 'holdout'"), ("width", "line 2: width/height"),
+    ("label", "line 2: unknown label 'volcano'"), ("binary", "not a text CSV"),
+])
+def test_malformed_manifest(finished, tmp_path, capsys, damage, needle):
+    lines = (finished[0] / "prep" / "manifest.csv").read_text().splitlines()
+    header, first, *rest = lines
+    fields = header.split(",")
+    row = dict(zip(fields, first.split(",")))
+    if damage == "columns":
+        lines = [header.replace("split", "fold"), first, *rest]
+    elif damage == "short row":
+        lines = [header, first, ",".join(first.split(",")[:3]), *rest]
+    elif damage in ("split", "width", "label"):
+        key, value = {"split": ("split", "holdout"), "width": ("width", "wide"), "label": ("label", "volcano")}[damage]
+        row[key] = value
+        lines = [header, ",".join(row[f] for f in fields), *rest]
+    manifest = tmp_path / "manifest.csv"
+    if damage == "binary":
+        manifest.write_bytes(b"path,label\n\xff\xfe\x00garbage")
+    else:
+        manifest.write_text("\n".join(lines) + "\n")
+    argv = ["train", "--manifest", str(manifest), "--epochs", "1", "--img-size", "32", "--out", str(tmp_path / "r")]
+    one_line_error(capsys, main(argv), needle, "prepare")
+    assert not (tmp_path / "r").exists()

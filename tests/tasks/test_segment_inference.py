@@ -5,6 +5,7 @@ with one line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,55 @@ def test_segment_command_bad_input(seg_run, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err, (argv, err)
     assert not list((tmp_path / "o2").glob("*.png*"))  # nothing half-written for the unreadable image
+
+
+def test_segment_skips_a_bad_image_among_good_ones(seg_run, tmp_path, capsys):
+    """A corrupt file among several: the others are segmented and summarised, the error names the bad one, and
+    nothing of it is written. Grayscale, RGBA and 16-bit inputs are converted, not refused."""
+    import tifffile
+
+    root, run = seg_run
+    rgb = _image(200, 260)
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])).save(tmp_path / "rgba.png")
+    tifffile.imwrite(tmp_path / "deep.tif", rgb.astype(np.uint16) * 257, photometric="rgb")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    images = [tmp_path / n for n in ("grey.png", "bad.png", "rgba.png", "deep.tif")]
+    capsys.readouterr()
+    rc = main(["segment", "--run", str(run), *map(str, images), "--out", str(tmp_path / "maps"), "--window", "128"])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "1 of 4 images" in err and "bad.png" in err, err
+    assert "the others were segmented" in err and "skipped" in captured.out
+    summary = json.loads((tmp_path / "maps" / "segment.json").read_text())
+    assert [Path(r["image"]).name for r in summary] == ["grey.png", "rgba.png", "deep.tif"]
+    assert all((r["width"], r["height"]) == (260, 200) for r in summary)
+    assert not list((tmp_path / "maps").glob("bad_*")) and not list((tmp_path / "maps").glob(".*"))
+
+
+def test_segment_interrupted_leaves_no_partial_maps(seg_run, tmp_path):
+    """Ctrl-C or SIGTERM while a large image is segmented: exit 130, one line, no map file half-written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, run = seg_run
+    big = tmp_path / "big.png"
+    Image.fromarray(np.tile(_image(256, 256), (12, 12, 1))).save(big)  # 3072 px a side: many seconds on a CPU
+    out = tmp_path / "maps"
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen([sys.executable, "-m", "tslib", "segment", "--run", str(run), str(big), "--out",
+                                 str(out), "--window", "256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*.part*")) + list(out.glob(".*")) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the maps are being written
+        assert proc.poll() is None, "finished before it could be interrupted"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and len(stderr.strip().splitlines()) == 1, stderr
+        assert "Traceback" not in stderr
+        assert not list(out.iterdir()), sorted(p.name for p in out.iterdir())  # no partial or stray file

@@ -190,23 +190,39 @@ def read_manifest(path: Path | str) -> list[Entry]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest {str(path)!r} not found; create it with `python -m tslib prepare`")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(MANIFEST_COLUMNS[:5]) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: not a tslib manifest (missing columns {sorted(missing)})")
-        out = []
-        for row in reader:
-            label = row["label"]
-            if label and label not in CANONICAL_CLASSES:
-                raise ValueError(f"{path}: unknown label {label!r} for {row['path']}")
-            out.append(
-                Entry(
-                    row["path"], label, row["split"], row["source"], row["hash"],
-                    int(row.get("width") or 0), int(row.get("height") or 0), row.get("official_split", ""),
-                )
-            )
+    redo = "re-create it with `python -m tslib prepare`"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(MANIFEST_COLUMNS[:5]) - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path}: not a tslib manifest (missing columns {sorted(missing)}); {redo}")
+            out = [_entry(row) for row in reader]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text CSV ({e.reason} at byte {e.start}); {redo}") from e
+    except _BadRow as e:
+        raise ValueError(f"{path}, line {reader.line_num}: {e}; {redo}") from e
     return out
+
+
+class _BadRow(Exception):
+    pass
+
+
+def _entry(row: dict) -> Entry:
+    """One manifest row as an :class:`Entry`, or :class:`_BadRow` saying what is wrong with it."""
+    if None in row.values() or None in row:  # csv pads a short row with None and collects a long one's extras
+        raise _BadRow("the row has the wrong number of fields")
+    label, split = row["label"], row["split"]
+    if label and label not in CANONICAL_CLASSES:
+        raise _BadRow(f"unknown label {label!r} for {row['path']}")
+    if split not in (*SPLITS, "unlabeled"):
+        raise _BadRow(f"unknown split {split!r} for {row['path']} (expected {', '.join(SPLITS)} or unlabeled)")
+    try:
+        width, height = int(row.get("width") or 0), int(row.get("height") or 0)
+    except ValueError as e:
+        raise _BadRow(f"width/height of {row['path']} are not whole numbers") from e
+    return Entry(row["path"], label, split, row["source"], row["hash"], width, height, row.get("official_split", ""))
 
 
 def count_table(entries: Iterable[Entry]) -> dict[str, Counter]:

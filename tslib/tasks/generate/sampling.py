@@ -3,6 +3,7 @@ interpolations, and PNG files plus a grid."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,11 +106,19 @@ def save_images(images: Tensor, out_dir: str | Path, prefix: str = "sample", nro
     """One PNG per image (``prefix_000.png``, or ``names``) plus ``prefix_grid.png``; returns the grid path last."""
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, img in enumerate(images):
-        path = out / (f"{names[i]}.png" if names else f"{prefix}_{i:03d}.png")
-        save_image(img, path)
-        paths.append(path)
+    paths = [out / (f"{names[i]}.png" if names else f"{prefix}_{i:03d}.png") for i in range(len(images))]
+    for img, path in zip(images, paths):
+        _save_png(img, path)
     grid = out / f"{prefix}_grid.png"
-    save_image(make_grid(images, nrow=min(nrow, len(images)), padding=2, pad_value=1.0), grid)
+    _save_png(make_grid(images, nrow=min(nrow, len(images)), padding=2, pad_value=1.0), grid)
     return [*paths, grid]
+
+
+def _save_png(image: Tensor, path: Path) -> None:
+    """Write under a temporary name, then rename: an interrupted command never leaves a truncated PNG."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        save_image(image, tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ def format_metrics(metrics: dict) -> list[str]:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from ...data.imageio import ImageReadError
     from ...errors import check_out_dir
     from ...utils import resolve_device
     from .evaluate import load_segmenter
@@ -32,14 +33,25 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, info = load_segmenter(args.run, str(device))
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, unreadable = [], []
     for path in args.images:
-        r = segment_file(model, path, out, info["classes"], info["colours"], alpha=args.alpha, window=args.window,
-                         overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, device=device)
+        try:
+            r = segment_file(model, path, out, info["classes"], info["colours"], alpha=args.alpha,
+                             window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                             device=device)
+        except ImageReadError as e:  # one bad file of many: the others are still segmented (nothing half-written)
+            print(f"skipped: {e}")
+            unreadable.append(str(e))
+            continue
         shares = "  ".join(f"{c} {s:.1%}" for c, s in r["class_share"].items())
         print(f"{path}: {r['width']}x{r['height']} -> {r['files']['colour']}  ({shares})")
         results.append(r)
-    print(f"summary written to {write_summary(results, out)}")
+    if results:
+        print(f"summary written to {write_summary(results, out)}")
+    if unreadable:
+        raise ImageReadError(f"{len(unreadable)} of {len(args.images)} images could not be read: "
+                             + "; ".join(unreadable[:2]) + (" ..." if len(unreadable) > 2 else "")
+                             + ("; the others were segmented" if results else ""))
     return 0
 
 
