@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## whole-image segmentation ({device}): speed and peak memory against size (striped TIFF input)")
         rows = segment_memory.run(args.quick, device=device)
         for r in rows:
-            print(f"  {r['size']:6d} px  {r['mpx_per_s']:6.2f} Mpx/s  peak {r['peak_mib']:6.0f} MiB  (a whole decode "
-                  f"would be {r['image_mib']:5.0f} MiB)")
+            print(f"  {r['size']:6d} px  {r['mpx_per_s']:6.2f} Mpx/s  peak {r['peak_mib']:6.0f} MiB, of it "
+                  f"{r['rest_mib']:5.0f} MiB added by segmenting (a whole decode would be {r['image_mib']:5.0f} MiB)")
         print(f"  peak memory {rows[-1]['peak_mib'] / rows[0]['peak_mib']:.2f}x for "
-              f"{rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels")
+              f"{rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels; added by segmenting "
+              f"{rows[-1]['rest_mib'] / rows[0]['rest_mib']:.2f}x")
     if "sampling" in only:
         import sampling
 

@@ -18,8 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-CHILD = """
-import json, resource, sys, time
+from memory import RSS_SOURCE  # a sibling module (benchmarks/ is on sys.path)
+
+CHILD = RSS_SOURCE + """
+import json, sys, time
 import numpy as np, torch
 from PIL import Image
 from tslib.models import create_model
@@ -29,12 +31,12 @@ size, window, device, width, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[
 # sys.argv[6]: the image (a striped TIFF is read band by band; a PNG is decoded whole)
 torch.manual_seed(0)
 model = create_model("unet", task="segment", num_classes=5, depth=4, width=width)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = rss_mib("VmRSS")  # Python, torch and the model
 t = time.perf_counter()
 segment_file(model, sys.argv[6], out, CLASSES, np.asarray(PALETTE, np.uint8), window=window, device=device)
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "base_mib": base / 1024, "peak_mib": peak / 1024}))
+peak = rss_mib("VmHWM")
+print(json.dumps({"seconds": seconds, "base_mib": base, "peak_mib": peak}))
 """
 
 
@@ -94,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = run(args.quick, args.sizes, args.window, args.device, args.width, args.format)
     print(f"UNet width {rows[0]['width']}, window {args.window}, device {args.device}, input {args.format}")
-    print(f"{'side px':>8s} {'Mpx':>7s} {'Mpx/s':>7s} {'peak MiB':>9s} {'image MiB':>10s} {'+ model MiB':>12s}")
+    print(f"{'side px':>8s} {'Mpx':>7s} {'Mpx/s':>7s} {'peak MiB':>9s} {'image MiB':>10s} {'segmenting MiB':>15s}")
     for r in rows:
         print(f"{r['size']:8d} {r['mpx']:7.1f} {r['mpx_per_s']:7.2f} {r['peak_mib']:9.0f} {r['image_mib']:10.0f} "
-              f"{r['rest_mib']:12.0f}")
+              f"{r['rest_mib']:15.0f}")
     print(f"peak_memory_growth: {rows[-1]['peak_mib'] / rows[0]['peak_mib']:.2f}x for "
           f"{rows[-1]['mpx'] / rows[0]['mpx']:.0f}x the pixels ({rows[0]['size']} to {rows[-1]['size']} px)")
     return 0

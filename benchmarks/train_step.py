@@ -17,6 +17,8 @@ import platform
 import subprocess
 import sys
 
+from memory import RSS_SOURCE  # a sibling module (benchmarks/ is on sys.path)
+
 # name: (task, image size in the notebooks, batch size)
 MODELS = {
     "cnn": ("classify", 150, 32),
@@ -27,8 +29,8 @@ MODELS = {
     "unet": ("segment", 256, 8),
 }
 
-CHILD = r'''
-import json, resource, sys, tempfile, time
+CHILD = RSS_SOURCE + r'''
+import json, sys, tempfile, time
 import torch
 from tslib.data.loaders import make_loader
 from tslib.engine import TrainConfig, fit
@@ -72,7 +74,7 @@ with tempfile.TemporaryDirectory() as run:
     result = fit(model, t, make_loader(train, batch, train=True), make_loader(val, batch), cfg, run)
 seconds = result.history[-1]["seconds"]
 peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        else rss_mib("VmHWM"))
 # the epoch's seconds include one validation batch: images/s errs on the low side
 print(json.dumps({"images_per_s": batch * steps / seconds, "peak_mib": peak}))
 '''
