@@ -63,6 +63,34 @@ def inject_parameters(nb, params: dict[str, str]) -> None:
     nb.cells.insert(at + 1, cell)
 
 
+def parameter_names(nb) -> set[str]:
+    """The names the cell tagged ``parameters`` assigns (what ``--set`` may change)."""
+    import ast
+
+    names: set[str] = set()
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def check_parameters(notebooks: list[Path], params: dict[str, str]) -> None:
+    """A ``--set`` name no selected notebook has is a typo: refuse it before anything runs (it would be ignored)."""
+    import nbformat
+
+    if not params:
+        return
+    known = set().union(*(parameter_names(nbformat.read(p, as_version=4)) for p in notebooks))
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"--set {', '.join(unknown)}: no such parameter in {', '.join(p.stem for p in notebooks)} "
+                         f"(their parameters: {', '.join(sorted(known))})")
+
+
 def failed_cell(nb) -> tuple[int, str]:
     """(number among the notebook's own code cells, first source line) of the cell that raised."""
     code = [c for c in nb.cells if c.cell_type == "code"
@@ -95,6 +123,8 @@ def run_notebooks(
     from nbclient.exceptions import CellExecutionError
 
     out = check_out_dir(out).resolve()
+    notebooks = list_notebooks(folder, only)
+    check_parameters(notebooks, params or {})  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     env_backup = dict(os.environ)
     os.environ["TSLIB_SMOKE"] = "1" if smoke else "0"
@@ -105,7 +135,7 @@ def run_notebooks(
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # library deprecation chatter inside the kernels
     results = []
     try:
-        for path in list_notebooks(folder, only):
+        for path in notebooks:
             nb = nbformat.read(path, as_version=4)
             inject_parameters(nb, params or {})
             start, error = time.time(), None

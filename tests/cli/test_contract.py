@@ -19,7 +19,7 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 
 COMMANDS = _commands()
-NUMERIC = ("_positive", "_positive_float", "parse")  # the range-checked number types of the data/task verbs
+NUMERIC = ("_positive", "_positive_float", "_samples", "parse")  # the range-checked number types of the data/task verbs
 
 
 def _bad_paths_argv(name: str, parser: argparse.ArgumentParser, tmp_path) -> list[str]:

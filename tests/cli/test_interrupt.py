@@ -117,3 +117,26 @@ def test_stopped_mid_epoch_then_resumed_equals_uninterrupted(data, tmp_path, cas
     scores = [{k: v for k, v in m["test"].items() if isinstance(v, float)} for m in metrics]
     assert scores[0] and scores[1] == pytest.approx(scores[0], rel=1e-5, abs=1e-6)
     assert not [p.name for p in run.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
+
+
+@pytest.mark.slow
+def test_two_processes_never_train_in_one_folder(data, tmp_path, capsys):
+    """While a run trains, `train --resume RUN` from another process is refused and changes nothing; once that
+    process has ended (even stopped by a signal) the operating system has dropped its lock."""
+    from tslib.engine import runs
+
+    run = tmp_path / "run"
+    long = [*_train("classify", data["manifest"], run), "--epochs", "50"]  # the last --epochs wins: a long run
+    proc = subprocess.Popen(long, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=data["env"])
+    deadline = time.monotonic() + 240
+    while not (run / "run.json").is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "training finished before the second process could try"
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"pid {proc.pid}" in err and "another process" in err, err
+    assert proc.poll() is None, "the refused resume must not have disturbed the running training"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == EXIT_INTERRUPTED
+    runs.lock_run(run)  # free again
+    runs.release_run(run)

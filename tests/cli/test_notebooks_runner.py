@@ -60,6 +60,10 @@ def test_a_failing_parameter_stops_the_series_with_one_line(tmp_path, monkeypatc
     assert not (tmp_path / "bad" / "02_next.ipynb").exists()
     assert main(["notebooks", "--out", str(tmp_path / "bad"), "--set", "EPOCHS"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+    # a typo is refused before anything runs or is written, naming the parameters there are
+    assert main(["notebooks", "--out", str(tmp_path / "typo"), "--set", "EPOCS=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "EPOCS" in err and "EPOCHS" in err and not (tmp_path / "typo").exists()
 
 
 def test_list_notebooks_filters_and_errors(tmp_path):

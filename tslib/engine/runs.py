@@ -7,7 +7,11 @@ final model with the spec that rebuilds its architecture: self-contained, no dow
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,13 +48,70 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     resume = resolve_resume(run_dir, resume)
     if resume:
         check_resumable(run_dir, config)
-        if distributed.is_main():
-            for stale in run_dir.rglob(".*.tmp"):  # a write cut short by a killed process (SIGKILL, power cut)
-                stale.unlink(missing_ok=True)
     seed_everything(config.train.seed)
     device = distributed.setup(resolve_device(config.train.device))  # joins torchrun's process group, if any
     distributed.barrier()  # every process has checked the folder before rank 0 writes into it
     return run_dir, resume, device
+
+
+_LOCKS: dict[Path, Any] = {}  # run folders this process trains in -> the open, locked .lock file
+
+
+def lock_run(run_dir: str | Path) -> None:
+    """Hold an exclusive lock on ``run_dir/.lock`` so that two training processes never write into one run folder
+    (say ``train --resume RUN`` typed while RUN still trains elsewhere). The operating system drops the lock when
+    the process ends, however it ends (SIGKILL too), so it never goes stale; :func:`training_run` lets go of it
+    when training returns. Temp files of a killed earlier write are removed once the lock is held."""
+    run_dir = Path(run_dir)
+    key = run_dir.resolve()
+    if key in _LOCKS:
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; go on unlocked
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / ".lock", "a+")  # noqa: SIM115 - kept open (and locked) while this process trains
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip()
+        fh.close()
+        raise RunFolderError(f"{run_dir} is being trained by another process{f' (pid {holder})' if holder else ''}:"
+                             " let it finish or stop it first (nothing was changed)") from None
+    except OSError:  # a file system without locks (some network mounts): go on unlocked
+        fh.close()
+        return
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    _LOCKS[key] = fh
+    for stale in run_dir.rglob(".*.tmp"):  # a write cut short by a killed process (SIGKILL, power cut)
+        stale.unlink(missing_ok=True)
+
+
+def release_run(run_dir: str | Path) -> None:
+    """Let go of the lock :func:`lock_run` took (a no-op if this process holds none)."""
+    fh = _LOCKS.pop(Path(run_dir).resolve(), None)
+    if fh is not None:
+        fh.close()  # closing the file releases the flock
+
+
+def training_run(train_fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for a task's ``train(config, run_dir, ...)``: the run folder's lock is released when it returns
+    or raises, so a notebook kernel does not keep a folder locked after its training cell."""
+    signature = inspect.signature(train_fn)
+
+    @functools.wraps(train_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return train_fn(*args, **kwargs)
+        finally:
+            release_run(signature.bind(*args, **kwargs).arguments["run_dir"])
+
+    return wrapper
 
 
 def write_run_info(run_dir: str | Path, task: str, config: Any, model: nn.Module, **info: Any) -> dict:
@@ -58,6 +119,7 @@ def write_run_info(run_dir: str | Path, task: str, config: Any, model: nn.Module
     rebuilds the run's data. First checks the disk has room for the model's checkpoints (before any long work)."""
     if distributed.is_main():
         check_room(run_dir, model)
+        lock_run(run_dir)  # the run's first write: from here on no other process may train in this folder
     data = {"task": task, "config": to_dict(config), "model": model.spec, **info}
     atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(data, indent=2))
     return data

@@ -49,6 +49,7 @@ def _train_head_on_cache(model, cfg: ClassifyConfig, prep, data, device, run_dir
                run_loader(val_f, cfg, device, False, workers=0), run_dir=run_dir, **fit_kw)
 
 
+@runs.training_run
 def train_classifier(
     cfg: ClassifyConfig, run_dir: str | Path, resume: bool | str = False,
     callbacks: Sequence[Callable[[dict], None]] = (),

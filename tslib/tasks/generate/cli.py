@@ -74,10 +74,21 @@ def _cmd_evaluate_generator(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_SAMPLES = 10_000  # PNGs written per command; more is a loop over --seed
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _samples(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SAMPLES} per command, got {value} (run it again with "
+                                         "another --seed for more)")
     return value
 
 
@@ -93,7 +104,7 @@ def add_commands(sub) -> None:
                                         "interpolate")
     p.add_argument("--run", required=True, type=Path, help="a finished generator run folder")
     p.add_argument("--out", required=True, type=Path, help="folder for the PNG files and the grid")
-    p.add_argument("--n", type=_positive, default=64, help="samples (default 64)")
+    p.add_argument("--n", type=_samples, default=64, help=f"samples (default 64, at most {MAX_SAMPLES})")
     p.add_argument("--class", dest="class_name", default=None, help="class to sample (conditional models)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same images")
     p.add_argument("--temperature", type=_positive_float, default=1.0, help="spread of the latent draw (default 1)")

@@ -43,7 +43,7 @@ def class_labels(info: dict, n: int, class_name: str | None = None, conditional:
 
 @torch.no_grad()
 def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = None, seed: int = 0,
-           temperature: float = 1.0) -> tuple[Tensor, Tensor | None]:
+           temperature: float = 1.0, chunk: int = 256) -> tuple[Tensor, Tensor | None]:
     """``n`` images in [0, 1] and the labels asked for; the same seed gives the same images."""
     if n < 1 or temperature <= 0:
         raise ValueError(f"need n >= 1 and temperature > 0, got n={n}, temperature={temperature}")
@@ -51,8 +51,12 @@ def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = N
     device = next(model.parameters()).device
     labels = class_labels(info, n, class_name, model.conditional)
     gen = torch.Generator().manual_seed(seed)
-    images = model.sample(n, None if labels is None else labels.to(device), temperature, generator=gen)
-    return images.float().clamp(0, 1).cpu(), labels
+    # Every latent is drawn first, then decoded in chunks (eval mode: no batch statistics), so memory stays
+    # bounded for a large n and a seed gives the same images whatever the chunk size (to float rounding).
+    z = model.prior(n, temperature, gen)
+    images = torch.cat([model.decode(z[i:i + chunk], None if labels is None else labels[i:i + chunk].to(device))
+                        .float().clamp(0, 1).cpu() for i in range(0, n, chunk)])
+    return images, labels
 
 
 def sample_classes(model: nn.Module, info: dict, labels: Tensor, seed: int = 0,

@@ -25,6 +25,7 @@ def make_task(cfg: GenerateConfig):
     return ReconstructionTask(cfg.beta if cfg.model != "ae" else 0.0, cfg.kl_warmup)
 
 
+@runs.training_run
 def train_generator(cfg: GenerateConfig, run_dir: str | Path, resume: bool | str = False,
                     callbacks: Sequence[Callable[[dict], None]] = ()) -> dict:
     """Train, keep the best epoch (autoencoders: lowest val loss; DCGAN: the last), export ``model.pt`` and

@@ -27,6 +27,7 @@ def median_frequency_weights(pixels: np.ndarray) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+@runs.training_run
 def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str = False,
                     callbacks: Sequence[Callable[[dict], None]] = ()) -> dict:
     """Train, keep the best epoch by val mIoU, export ``model.pt``, evaluate val and test; returns metrics."""
