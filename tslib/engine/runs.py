@@ -62,7 +62,7 @@ def lock_run(run_dir: str | Path) -> None:
     (say ``train --resume RUN`` typed while RUN still trains elsewhere). The operating system drops the lock when
     the process ends, however it ends (SIGKILL too), so it never goes stale; :func:`training_run` lets go of it
     when training returns. Temp files of a killed earlier write are removed once the lock is held."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).expanduser()
     key = run_dir.resolve()
     if key in _LOCKS:
         return
@@ -94,7 +94,7 @@ def lock_run(run_dir: str | Path) -> None:
 
 def release_run(run_dir: str | Path) -> None:
     """Let go of the lock :func:`lock_run` took (a no-op if this process holds none)."""
-    fh = _LOCKS.pop(Path(run_dir).resolve(), None)
+    fh = _LOCKS.pop(Path(run_dir).expanduser().resolve(), None)
     if fh is not None:
         fh.close()  # closing the file releases the flock
 
