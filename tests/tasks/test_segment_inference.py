@@ -234,7 +234,8 @@ def test_segment_skips_a_bad_image_among_good_ones(seg_run, tmp_path, capsys):
 
 
 def test_segment_interrupted_leaves_no_partial_maps(seg_run, tmp_path):
-    """Ctrl-C or SIGTERM while a large image is segmented: exit 130, one line, no map file half-written."""
+    """Ctrl-C or SIGTERM while a large image is segmented (also while its map files are being opened): exit 130,
+    one line, no map file half-written."""
     import signal
     import subprocess
     import sys
@@ -257,4 +258,32 @@ def test_segment_interrupted_leaves_no_partial_maps(seg_run, tmp_path):
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 130 and len(stderr.strip().splitlines()) == 1, stderr
         assert "Traceback" not in stderr
-        assert not list(out.iterdir()), sorted(p.name for p in out.iterdir())  # no partial or stray file
+        left = sorted(p.name for p in out.iterdir())
+        assert not [n for n in left if not n.endswith(".png")], left  # no .part or stray file
+        for name in left:  # a map finished just before the signal is complete (it was renamed into place whole)
+            assert np.asarray(Image.open(out / name)).shape[:2] == (3072, 3072)
+            (out / name).unlink()
+
+
+def test_interrupt_while_the_map_files_are_opened(tmp_path, monkeypatch):
+    """The race CI found: a signal between opening the first and the last map file left .part files."""
+    import tslib.tasks.segment.sliding as sliding
+    from tslib.data.pngstream import PngWriter
+
+    opened = []
+
+    class Cut(PngWriter):
+        def __init__(self, path, *args, **kwargs):
+            if opened:
+                open(f"{path}.part", "wb").close()  # cut off inside the constructor, file already created
+                raise KeyboardInterrupt
+            super().__init__(path, *args, **kwargs)
+            opened.append(path)
+
+    monkeypatch.setattr(sliding, "PngWriter", Cut)
+    model = create_model("unet", task="segment", num_classes=3, depth=2, width=4).eval()
+    Image.fromarray(_image(64, 80)).save(tmp_path / "a.png")
+    with pytest.raises(KeyboardInterrupt):
+        sliding.segment_file(model, tmp_path / "a.png", tmp_path / "maps", ["a", "b", "c"],
+                             np.zeros((3, 3), np.uint8))
+    assert opened and not list((tmp_path / "maps").iterdir())

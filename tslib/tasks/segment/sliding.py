@@ -197,11 +197,11 @@ def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, clas
     height, width = image.shape[:2]
     stem = image_path.stem
     paths = {k: out_dir / f"{stem}_{k}.png" for k in ("classes", "colour", "overlay")}
-    writers = {"classes": PngWriter(paths["classes"], width, height, 1),
-               "colour": PngWriter(paths["colour"], width, height, 3),
-               "overlay": PngWriter(paths["overlay"], width, height, 3)}
+    writers: dict[str, PngWriter] = {}
     counts = np.zeros(256, np.int64)
-    try:
+    try:  # from the first file opened: an interruption anywhere leaves no .part file behind
+        for key, channels in (("classes", 1), ("colour", 3), ("overlay", 3)):
+            writers[key] = PngWriter(paths[key], width, height, channels)
         for top, labels in iter_class_bands(model, image, **kwargs):
             colour = colourize(labels, colours)
             rows = np.ascontiguousarray(image[top:top + len(labels)])
@@ -210,12 +210,14 @@ def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, clas
             # uint8 in, uint8 out (rounded, saturated): no float copies of the band
             writers["overlay"].write(cv2.addWeighted(rows, 1 - alpha, colour, alpha, 0.0))
             counts += np.bincount(labels.ravel(), minlength=256)
+        for w in writers.values():
+            w.close()  # each renames its finished file into place
     except BaseException:
         for w in writers.values():
             w.abort()
+        for path in paths.values():  # a writer cut off inside its constructor has no object to abort
+            Path(f"{path}.part").unlink(missing_ok=True)
         raise
-    for w in writers.values():
-        w.close()
     shares = {c: float(counts[i] / counts.sum()) for i, c in enumerate(classes)}
     return {"image": str(image_path), "width": width, "height": height,
             "files": {k: str(p) for k, p in paths.items()}, "class_share": shares,
