@@ -57,6 +57,11 @@ def check_out_dir(path: str | Path, flag: str = "--out", run_ok: bool = False) -
     return path
 
 
+def nearest_folder(path: Path) -> Path:
+    """``path`` if it is a folder, else its nearest existing parent: where a folder made at ``path`` would live."""
+    return next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
+
+
 def check_writable(path: str | Path, flag: str = "--out") -> None:
     """Create and delete a file in ``path`` (or in its nearest existing parent, which is where it would be made):
     a read-only folder or file system is then a clear error before any work starts, not a failure after the first
@@ -64,7 +69,7 @@ def check_writable(path: str | Path, flag: str = "--out") -> None:
     import tempfile
 
     path = Path(path).expanduser()
-    where = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
+    where = nearest_folder(path)
     try:
         with tempfile.TemporaryFile(dir=where, prefix=".tslib-write-test."):
             pass

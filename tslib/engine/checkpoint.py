@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, RunFolderError
+from ..errors import CheckpointError, RunFolderError, nearest_folder
 from ..utils import atomic_save
 
 #: Keys written by :func:`save_checkpoint`; ``extra`` may not overwrite them.
@@ -169,9 +169,7 @@ def check_room(run_dir: str | Path, model: nn.Module) -> None:
     """Refuse to start training when the disk holding ``run_dir`` cannot take a checkpoint and the temporary copy
     written beside it (a full disk would otherwise end the first epoch with nothing saved)."""
     need = 2 * checkpoint_bytes(model) + (1 << 20)
-    path = Path(run_dir)
-    where = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
-    free = shutil.disk_usage(where).free
+    free = shutil.disk_usage(nearest_folder(Path(run_dir).expanduser())).free
     if free < need:
         raise RunFolderError(f"{run_dir}: only {free / 2**20:.0f} MiB free on its disk, its checkpoints need about "
                              f"{need / 2**20:.0f} MiB; free some space or choose another --out (nothing was written)")
