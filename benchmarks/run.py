@@ -1,11 +1,14 @@
 """Every benchmark in one run, each figure a ratio of settings measured side by side on this machine.
 
-    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling]
+    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate]
 
---quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). The last two lines are
-``data_path_speedup: X`` (the training loader against a naive per-image PIL loop) and ``feature_cache_speedup: Y``
-(frozen-backbone head training per epoch after the first, cached features against recomputing the backbone).
-Each section is also a script of its own (``benchmarks/<section>.py --help``); results: benchmarks/RESULTS.md.
+--quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). ``sampling``: images/s
+of every generator at 64 px and of the diffusion model against ``--steps``, sampler and guidance; ``generate``:
+training steps/s of every generator at 32 and 64 px through the engine (about 2 minutes together in --quick).
+The last two lines are ``data_path_speedup: X`` (the training loader against a naive per-image PIL loop) and
+``feature_cache_speedup: Y`` (frozen-backbone head training per epoch after the first, cached features against
+recomputing the backbone). Each section is also a script of its own (``benchmarks/*.py --help``: steps is
+train_step.py, generate gen_train_step.py); results: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules, from any folder
 
-SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling")
+SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling", "generate")
 
 
 def machine(device: str) -> str:
@@ -93,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     if "sampling" in only:
         import sampling
 
-        print(f"\n## sampling at 64 px ({device})")
-        for label, rate in sampling.run(args.quick, device).items():
-            print(f"  {label:22s} {rate:9.0f} images/s")
+        print(f"\n## sampling ({device}; random weights): every generator at 64 px, then ddpm against its options")
+        sampling.report(sampling.run(args.quick, device), indent="  ")
+    if "generate" in only:
+        import gen_train_step
+
+        print(f"\n## generator training steps ({device}; batch {gen_train_step.BATCH}, real engine and tasks)")
+        gen_train_step.run(args.quick, device)
 
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     for key in ("data_path_speedup", "feature_cache_speedup"):

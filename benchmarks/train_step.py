@@ -45,10 +45,10 @@ if task == "classify":
     make = lambda g: {"image": torch.randn(3, size, size, generator=g), "label": torch.randint(0, 7, (), generator=g)}
 elif task == "generate":
     from tslib.tasks.generate.config import GenerateConfig
-    from tslib.tasks.generate.task import GANTask, ReconstructionTask
+    from tslib.tasks.generate.train import make_task
     cfg = GenerateConfig(manifest="-", model=name, conditional=name == "dcgan", img_size=size)
     model = create_model(name, task="generate", **cfg.model_kwargs(7))
-    t = GANTask() if name == "dcgan" else ReconstructionTask()
+    t = make_task(cfg)  # the task `train --task generate` uses: GAN, diffusion or reconstruction
     make = lambda g: {"image": torch.rand(3, size, size, generator=g), "label": torch.randint(0, 7, (), generator=g)}
 else:
     from tslib.tasks.segment.task import SegmentationTask
@@ -87,10 +87,14 @@ def settings(device: str) -> dict[str, tuple[str, bool]]:
 
 
 def measure(name: str, device: str, steps: int, amp: str, channels_last: bool, quick: bool = False,
-            budget: float | None = None) -> dict | None:
-    """One (model, setting) in a fresh process; None when it runs past ``budget`` seconds (stopped)."""
-    task, size, batch = MODELS[name]
-    batch = max(4, batch // 4) if quick else batch  # bf16 on a CPU without bf16 units is slow: keep --quick short
+            budget: float | None = None, shape: tuple[str, int, int] | None = None) -> dict | None:
+    """One (model, setting) in a fresh process; None when it runs past ``budget`` seconds (stopped). ``shape``:
+    (task, image size, batch) for a model or size outside ``MODELS``, used as given (no --quick shrinking)."""
+    if shape is not None:
+        task, size, batch = shape
+    else:
+        task, size, batch = MODELS[name]
+        batch = max(4, batch // 4) if quick else batch  # bf16 on a CPU without bf16 units is slow: keep --quick short
     try:
         out = subprocess.run([sys.executable, "-c", CHILD, name, task, str(size), str(batch), str(steps), amp,
                               device, str(int(channels_last))], capture_output=True, text=True, timeout=budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -25,7 +26,8 @@ def test_nested_and_flat_dicts_round_trip():
 
 def test_runtime_fields_and_validation():
     assert runtime_fields(ClassifyConfig) == {"tta", "decode_cache", "train.amp", "train.device",
-                                              "train.channels_last", "train.num_workers", "train.progress"}
+                                              "train.channels_last", "train.num_workers", "train.progress",
+                                              "train.max_minutes"}
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="schedule='linear'"):
@@ -52,3 +54,20 @@ def test_cli_flags_come_from_the_dataclasses():
     base = to_dict(cfg)
     resumed = config_from_args(ClassifyConfig, parser.parse_args(["train", "--resume", "r", "--device", "cpu"]), base)
     assert resumed.train.device == "cpu" and resumed.train.optimizer == "sgd"
+
+
+def test_runs_saved_before_a_default_changed_rebuild_what_they_trained(tmp_path):
+    """cvae/dcgan runs written before --upsample/--gan-loss existed used transposed convs and BCE: reading their
+    run.json back must give that, not today's defaults (resume would otherwise build another model)."""
+    from tslib.engine import runs
+    from tslib.tasks.generate import GenerateConfig
+
+    for model, expect in (("cvae", ("transposed", None)), ("dcgan", ("transposed", "bce")),
+                          ("ddpm", (None, None))):
+        old = runs.to_dict(GenerateConfig(manifest="m", model=model))
+        old.pop("upsample"), old.pop("gan_loss")
+        (tmp_path / "run.json").write_text(json.dumps({"task": "generate", "config": old}))
+        cfg = runs.load_config(tmp_path, GenerateConfig)
+        assert (cfg.upsample, cfg.gan_loss) == expect, model
+    fresh = GenerateConfig(manifest="m", model="cvae")
+    assert fresh.model_kwargs(7)["upsample"] == "resize"  # new runs: the measured default

@@ -3,7 +3,8 @@
 :func:`judge_images` classifies any batch of [0, 1] images against the classes they were asked to be (agreement,
 "asked vs predicted" confusion, each image's probability of its asked class); :func:`judge_generator` samples a
 generator run class by class first (conditional models; unconditional ones are only classified);
-:func:`temperature_sweep` shows how agreement and FID move with the sampling temperature. :func:`ensure_run` is
+:func:`sampling_sweep` shows how agreement and FID move with the sampling temperature or, for diffusion, the
+guidance weight and the number of steps. :func:`ensure_run` is
 how notebook 07 reuses the runs of notebooks 04-06, or trains a small stand-in when one is missing.
 """
 
@@ -69,18 +70,19 @@ def judge_images(images: Tensor, asked: Sequence[str] | None, classifier_run: st
 
 @torch.no_grad()
 def judge_generator(generator_run: str | Path, classifier_run: str | Path, n_per_class: int = 16,
-                    temperature: float = 1.0, seed: int = 0, device: str = "auto") -> dict:
+                    temperature: float = 1.0, seed: int = 0, device: str = "auto", **opts) -> dict:
     """Sample ``n_per_class`` images of every class (conditional models; an unconditional one gives
-    ``n_per_class`` x classes unasked samples) and judge them; the result also holds the ``images``."""
+    ``n_per_class`` x classes unasked samples) and judge them; the result also holds the ``images``. ``opts``:
+    sampler options of diffusion models (``steps``, ``guidance``, ``sampler``)."""
     dev = resolve_device(device)
     model, info = load_generator(generator_run, str(dev))
     classes = info["classes"]
     n = n_per_class * len(classes)
     if model.conditional:
-        images, labels = sample_classes(model, info, torch.arange(n) % len(classes), seed, temperature)
+        images, labels = sample_classes(model, info, torch.arange(n) % len(classes), seed, temperature, **opts)
         asked = [classes[int(y)] for y in labels]
     else:
-        images, asked = sample(model, info, n, seed=seed, temperature=temperature)[0], None
+        images, asked = sample(model, info, n, seed=seed, temperature=temperature, **opts)[0], None
     return {"images": images, "conditional": bool(model.conditional),
             **judge_images(images, asked, classifier_run, device)}
 
@@ -97,9 +99,11 @@ def convincing(result: dict, k: int = 8, most: bool = True) -> tuple[Tensor, lis
 
 
 @torch.no_grad()
-def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, temperatures: Sequence[float],
-                      n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
-    """Agreement (conditional models) and FID against real test images (Lite0 features) at each temperature."""
+def sampling_sweep(generator_run: str | Path, classifier_run: str | Path, setting: str, values: Sequence[float],
+                   n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
+    """Agreement (conditional models) and FID against real test images (Lite0 features) for each value of one
+    sampling ``setting``: ``temperature`` (every generator), or a sampler option of diffusion models
+    (``guidance``, ``steps``). The same seed at every value: only the setting changes."""
     from .engine import runs
     from .tasks.generate.config import GenerateConfig
 
@@ -110,11 +114,18 @@ def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, tem
     features = lite0_features().to(dev)
     f_real = extract(real, features)  # once for the whole sweep
     rows = []
-    for t in temperatures:
-        r = judge_generator(generator_run, classifier_run, n_per_class, t, seed, device)
-        row = {"temperature": t, **fid_kid(real, r["images"], features, real_features=f_real),
+    for v in values:
+        kw = {"temperature": v} if setting == "temperature" else {setting: v}
+        r = judge_generator(generator_run, classifier_run, n_per_class, seed=seed, device=device, **kw)
+        row = {setting: v, "setting": setting, **fid_kid(real, r["images"], features, real_features=f_real),
                "feature_space": LITE0_SPACE}
         if "agreement" in r:
             row["agreement"] = r["agreement"]["mean"]
         rows.append(row)
     return rows
+
+
+def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, temperatures: Sequence[float],
+                      n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
+    """:func:`sampling_sweep` over the sampling temperature."""
+    return sampling_sweep(generator_run, classifier_run, "temperature", temperatures, n_per_class, seed, device)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from tslib.engine import TrainConfig, fit, resolve_amp
 from tslib.engine.checkpoint import load_checkpoint, save_checkpoint
+from tslib.engine.loop import SupervisedTask
 from tslib.tasks.classify import ClassificationTask
 from tslib.utils import atomic_save, resolve_device, seed_everything, to_device
 
@@ -380,3 +381,36 @@ def test_amp_bf16_runs_on_cpu_and_fp16_is_rejected(tmp_path):
         fit(tiny_cnn(), ClassificationTask(), *loaders(), cfg(amp="fp16"), tmp_path / "fp16")
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
+
+
+def test_a_time_budget_stops_after_the_epoch_that_crosses_it(tmp_path, monkeypatch):
+    import tslib.engine.loop as loop_module
+
+    clock = iter(range(0, 100_000, 5))  # every perf_counter call advances the clock 5 s
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: float(next(clock)))
+    train, val = _budget_loaders()
+    model = torch.nn.Linear(4, 2)
+    result = fit(model, _BudgetTask(), train, val, TrainConfig(epochs=50, max_minutes=2.0, progress=False,
+                                                                  device="cpu"), tmp_path)
+    assert result.stop_reason == "time_budget" and result.completed
+    assert 1 < len(result.history) < 50  # stopped by the clock, after at least one epoch
+    assert (tmp_path / "last.pt").is_file()
+    with pytest.raises(ValueError, match="max-minutes must be >= 0.0"):
+        TrainConfig(max_minutes=-1)
+
+
+def _budget_loaders():
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(4, generator=g), torch.tensor(i % 2)) for i in range(8)]
+    return DataLoader(data, batch_size=4), DataLoader(data, batch_size=4)
+
+
+class _BudgetTask(SupervisedTask):
+    monitor, mode = None, "min"
+
+    def loss(self, model, batch):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(model(x), y), {}
+
+    def evaluate(self, model, loader, device):
+        return {"val_n": float(len(loader))}

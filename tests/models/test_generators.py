@@ -14,7 +14,7 @@ CASES = [("ae", {}), ("vae", {}), ("cvae", {"num_classes": 7}), ("dcgan", {}), (
 
 
 def test_generators_are_registered_under_generate():
-    assert list_models("generate") == ["ae", "cvae", "dcgan", "vae"]
+    assert list_models("generate") == ["ae", "cvae", "dcgan", "ddpm", "projected_gan", "vae"]
     with pytest.raises(ValueError, match="unknown model 'vae' for task classify"):
         create_model("vae", task="classify")
 

@@ -24,6 +24,9 @@ class TrainConfig:
     device: str = setting("auto", "auto | cuda | cuda:N | mps | cpu", runtime=True)
     channels_last: bool = setting(True, "NHWC memory format on CUDA (faster convolutions)", runtime=True)
     patience: int | None = setting(None, "early-stopping patience in epochs", min=1)
+    max_minutes: float | None = setting(None, "stop after the first epoch that ends past this many minutes of "
+                                        "training (a time budget; counted afresh by each process)", min=0.0,
+                                        runtime=True)
     seed: int = setting(0, "seed of every random choice (data order, init, augmentation)", min=0)
     num_workers: int = setting(2, "DataLoader worker processes", min=0, flags=("--workers", "--num-workers"),
                                runtime=True)

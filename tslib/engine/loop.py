@@ -68,7 +68,7 @@ class FitResult:
     """What :func:`fit` did: the per-epoch history and why it stopped."""
 
     history: list[dict]
-    stop_reason: str  # "finished" | "early_stopped" | "interrupted"
+    stop_reason: str  # "finished" | "early_stopped" | "time_budget" | "interrupted"
     epochs: int  # the epochs asked for
     best_metric: float | None = None
     monitor: str | None = None
@@ -77,7 +77,7 @@ class FitResult:
     @property
     def completed(self) -> bool:
         """Trained to the end, or stopped early on purpose (not interrupted)."""
-        return self.stop_reason in ("finished", "early_stopped")
+        return self.stop_reason in ("finished", "early_stopped", "time_budget")
 
 
 def _configure(task: Any, model: nn.Module, config: TrainConfig, steps: int, groups: list[dict] | None) -> Optimization:
@@ -223,12 +223,23 @@ def fit(
     atomic_write_text(run_dir / "config.json", json.dumps(full_config, indent=2, default=str))
 
     reason = "finished"
+    started = time.perf_counter()
     try:
         for epoch in range(start_epoch, config.epochs + 1):
             if config.patience is not None and bad_epochs >= config.patience:
                 reason = "early_stopped"
                 if progress:
                     tqdm.write(f"early stopping: {monitor} has not improved for {bad_epochs} epochs")
+                break
+            spent = (time.perf_counter() - started) / 60
+            if config.max_minutes is not None and epoch > start_epoch:
+                # under torchrun the processes' clocks differ a little: all stop on their mean, never some of them
+                spent = distributed.mean_over_processes({"spent": spent}, device)["spent"]
+            if config.max_minutes is not None and epoch > start_epoch and spent >= config.max_minutes:
+                reason = "time_budget"
+                if progress:
+                    tqdm.write(f"time budget: stopped after epoch {epoch - 1} ({spent:.1f} of "
+                               f"{config.max_minutes:g} minutes)")
                 break
             _reseed_data_order(train_loader, config.seed, epoch)
             ctx.epoch = epoch

@@ -176,7 +176,7 @@ def check_resumable(run_dir: str | Path, config: Any) -> None:
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         return
-    saved = _flatten(to_dict(from_dict(type(config), read_run_info(run_dir)["config"])))
+    saved = _flatten(to_dict(_saved_config(type(config), read_run_info(run_dir)["config"])))
     now = _flatten(to_dict(config))
     skip = runtime_fields(type(config))
     diff = {k: (saved.get(k), v) for k, v in now.items() if k not in skip and saved.get(k) != v}
@@ -186,9 +186,16 @@ def check_resumable(run_dir: str | Path, config: Any) -> None:
                              "(`python -m tslib train --resume`)")
 
 
+def _saved_config(cls: type[T], data: dict) -> T:
+    """A config read back from ``run.json``. A config class may say what a setting meant before it existed
+    (``saved_defaults(data) -> data``): a default that changed must not change the model an old run rebuilds."""
+    fill = getattr(cls, "saved_defaults", None)
+    return from_dict(cls, fill(dict(data)) if fill is not None else data)
+
+
 def load_config(run_dir: str | Path, cls: type[T]) -> T:
     """The config a run was trained with."""
-    return from_dict(cls, read_run_info(run_dir)["config"])
+    return _saved_config(cls, read_run_info(run_dir)["config"])
 
 
 def require_completed(result: FitResult, run_dir: str | Path) -> None:

@@ -1,6 +1,6 @@
 """Model factory keyed by task: ``create_model(name, ...)``, ``list_models(task=None)``.
 
-Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``) take ``img_size``, ``latent_dim``, ``width`` (and
+Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``, ``ddpm``, ...) take ``img_size``, ``latent_dim``, ``width`` (and
 ``num_classes`` when conditional). The segmenters (task ``segment``: ``unet``, ``unet_lite0``) take ``in_channels``,
 ``num_classes``, ``depth``, ``width``, ``pretrained``.
 Classifiers (task ``classify``) are a :class:`Classifier` = backbone (image -> pooled features) + :class:`MLPHead`,
@@ -13,8 +13,10 @@ from __future__ import annotations
 from . import autoencoder as _autoencoder  # noqa: F401
 from . import cnn as _cnn  # noqa: F401
 from . import dcgan as _dcgan  # noqa: F401
+from . import ddpm as _ddpm  # noqa: F401
 from . import efficientnet as _efficientnet  # noqa: F401
 from . import lite0 as _lite0  # noqa: F401
+from . import projected_gan as _projected_gan  # noqa: F401
 from . import unet as _unet  # noqa: F401
 from . import unet_lite0 as _unet_lite0  # noqa: F401
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier

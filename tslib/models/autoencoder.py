@@ -1,8 +1,9 @@
 """The study's convolutional autoencoder and VAE, and a class-conditional VAE (task ``generate``).
 
 Encoder: 3 strided 4x4 convolutions with ReLU (3 -> w -> 2w -> 4w channels, size / 8); decoder: the mirror image
-with 3 transposed convolutions and a sigmoid, so images live in [0, 1]. Any image size works: inputs are padded
-to a multiple of 8 and outputs cropped back (150 px, the study's size, runs at 152 internally).
+with 3 transposed convolutions and a sigmoid, so images live in [0, 1] (``upsample="resize"``: nearest 2x
+upsampling + 3x3 convs instead, without the transposed convs' checkerboard). Any image size works: inputs are
+padded to a multiple of 8 and outputs cropped back (150 px, the study's size, runs at 152 internally).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
 STRIDE = 8  # three 2x downsamplings
+UPSAMPLE = ("transposed", "resize")  # decoder variants, see _decoder
 
 
 def _block(conv: nn.Module, channels: int, batchnorm: bool) -> list[nn.Module]:
@@ -28,12 +30,24 @@ def _encoder(width: int, batchnorm: bool) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten(1))
 
 
-def _decoder(width: int, batchnorm: bool) -> nn.Sequential:
-    return nn.Sequential(
-        *_block(nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1), 2 * width, batchnorm),
-        *_block(nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), width, batchnorm),
-        nn.ConvTranspose2d(width, 3, 4, stride=2, padding=1), nn.Sigmoid(),
-    )
+def _decoder(width: int, batchnorm: bool, upsample: str = "transposed") -> nn.Sequential:
+    """Code grid -> image, three 2x steps. ``transposed``: the study's strided 4x4 transposed convs (their
+    uneven overlap paints a period-2 checkerboard); ``resize``: nearest-neighbour 2x upsampling then a 3x3 conv,
+    which spreads every input pixel evenly, so a flat input stays flat (Odena et al., Distill 2016)."""
+    chans = [4 * width, 2 * width, width]
+    if upsample == "transposed":
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans, chans[1:]):
+            layers += _block(nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), cout, batchnorm)
+        return nn.Sequential(*layers, nn.ConvTranspose2d(width, 3, 4, stride=2, padding=1), nn.Sigmoid())
+    if upsample != "resize":
+        raise ValueError(f"upsample must be one of {list(UPSAMPLE)}, got {upsample!r}")
+    layers = []
+    for cin, cout in zip(chans, chans[1:]):
+        layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                   *_block(nn.Conv2d(cin, cout, 3, padding=1), cout, batchnorm)]
+    return nn.Sequential(*layers, nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, 3, 3, padding=1),
+                         nn.Sigmoid())
 
 
 class ConvAutoencoder(nn.Module):
@@ -46,7 +60,7 @@ class ConvAutoencoder(nn.Module):
     variational = False
 
     def __init__(self, img_size: int = 64, latent_dim: int = 128, width: int = 32, num_classes: int = 0,
-                 batchnorm: bool = True) -> None:
+                 batchnorm: bool = True, upsample: str = "transposed") -> None:
         super().__init__()
         if img_size < 16 or latent_dim < 1 or width < 1:
             raise ValueError(f"bad sizes: img_size={img_size} (>= 16), latent_dim={latent_dim}, width={width}")
@@ -59,7 +73,8 @@ class ConvAutoencoder(nn.Module):
         cond = 32 if num_classes else 0
         self.to_latent = nn.Linear(flat + cond, self.head_dim())
         self.from_latent = nn.Sequential(nn.Linear(latent_dim + cond, flat), nn.ReLU(inplace=True))
-        self.decoder = _decoder(width, batchnorm)
+        self.upsample = upsample
+        self.decoder = _decoder(width, batchnorm, upsample)
         self.register_buffer("code_mean", torch.zeros(latent_dim))
         self.register_buffer("code_std", torch.ones(latent_dim))
 
@@ -138,20 +153,24 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 @register_model("ae", task="generate")
-def ae(img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvAutoencoder:
-    """The study's baseline convolutional autoencoder."""
-    return ConvAutoencoder(img_size, latent_dim, width)
+def ae(img_size: int = 64, latent_dim: int = 128, width: int = 32, upsample: str = "transposed") -> ConvAutoencoder:
+    """The study's baseline convolutional autoencoder (``upsample="resize"``: the decoder without checkerboard)."""
+    return ConvAutoencoder(img_size, latent_dim, width, upsample=upsample)
 
 
 @register_model("vae", task="generate")
-def vae(img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvVAE:
-    """The study's convolutional VAE."""
-    return ConvVAE(img_size, latent_dim, width)
+def vae(img_size: int = 64, latent_dim: int = 128, width: int = 32, upsample: str = "transposed") -> ConvVAE:
+    """The study's convolutional VAE (``upsample="resize"``: the decoder without checkerboard)."""
+    return ConvVAE(img_size, latent_dim, width, upsample=upsample)
 
 
 @register_model("cvae", task="generate")
-def cvae(num_classes: int, img_size: int = 64, latent_dim: int = 128, width: int = 32) -> ConvVAE:
-    """Class-conditional VAE: a label embedding joins the encoder's features and the decoder's input."""
+def cvae(num_classes: int, img_size: int = 64, latent_dim: int = 128, width: int = 32,
+         upsample: str = "transposed") -> ConvVAE:
+    """Class-conditional VAE: a label embedding joins the encoder's features and the decoder's input.
+
+    The builder keeps ``upsample="transposed"`` so model files saved before the option existed rebuild as they
+    were trained; new runs get their decoder from ``GenerateConfig`` (which records it in the spec)."""
     if num_classes < 1:
         raise ValueError(f"cvae needs num_classes >= 1, got {num_classes}")
-    return ConvVAE(img_size, latent_dim, width, num_classes)
+    return ConvVAE(img_size, latent_dim, width, num_classes, upsample=upsample)

@@ -1,9 +1,10 @@
 """DCGAN (Radford et al.; the pytorch/examples shapes), optionally class-conditional (task ``generate``).
 
-Generator: z -> (8w, g, g) -> four 2x transposed-conv steps with BatchNorm + ReLU -> tanh; discriminator: four
-strided convs with LeakyReLU and spectral norm (the stabiliser in place of BatchNorm) -> one logit, with a
-projection term for the class when conditional. ``g = ceil(size / 16)``: 64 px runs at 64, 150 px at 160 and is
-cropped. Images outside the model are in [0, 1] like every generator here; the networks see [-1, 1].
+Generator: z -> (8w, g, g) -> four 2x upsampling steps with BatchNorm + ReLU -> tanh, each a strided 4x4 transposed
+conv (``upsample="transposed"``, the paper's) or nearest 2x + 3x3 conv (``"resize"``: no checkerboard, Odena et al.
+2016); discriminator: four strided convs with LeakyReLU and spectral norm (the stabiliser in place of BatchNorm) ->
+one logit, with a projection term for the class when conditional. ``g = ceil(size / 16)``: 64 px runs at 64, 150 px
+at 160 and is cropped. Images outside the model are in [0, 1] like every generator here; the networks see [-1, 1].
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
 STRIDE = 16
+UPSAMPLE = ("transposed", "resize")
+
+
+def _up(cin: int, cout: int, upsample: str, bias: bool = False) -> list[nn.Module]:
+    """One 2x upsampling conv: the DCGAN's transposed 4x4/stride 2, or nearest resize then a 3x3 conv."""
+    if upsample == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias)]
+    return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)]
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, width: int, grid: int, num_classes: int = 0) -> None:
+    def __init__(self, latent_dim: int, width: int, grid: int, num_classes: int = 0,
+                 upsample: str = "transposed") -> None:
         super().__init__()
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         self.width, self.grid = width, grid
@@ -27,8 +37,8 @@ class Generator(nn.Module):
         chans = [8 * width, 4 * width, 2 * width, width]
         layers: list[nn.Module] = [nn.BatchNorm2d(8 * width), nn.ReLU(True)]
         for cin, cout in zip(chans, chans[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh()]
+            layers += [*_up(cin, cout, upsample), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [*_up(width, 3, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -62,13 +72,16 @@ class DCGAN(nn.Module):
 
     variational = False
 
-    def __init__(self, img_size: int = 64, latent_dim: int = 100, width: int = 64, num_classes: int = 0) -> None:
+    def __init__(self, img_size: int = 64, latent_dim: int = 100, width: int = 64, num_classes: int = 0,
+                 upsample: str = "transposed") -> None:
         super().__init__()
         if img_size < 16 or latent_dim < 1 or width < 1:
             raise ValueError(f"bad sizes: img_size={img_size} (>= 16), latent_dim={latent_dim}, width={width}")
+        if upsample not in UPSAMPLE:
+            raise ValueError(f"unknown DCGAN upsample {upsample!r}; valid: {', '.join(UPSAMPLE)}")
         self.img_size, self.latent_dim, self.num_classes = int(img_size), int(latent_dim), int(num_classes)
         self.grid = round_up(img_size, STRIDE) // STRIDE
-        self.generator = Generator(latent_dim, width, self.grid, num_classes)
+        self.generator = Generator(latent_dim, width, self.grid, num_classes, upsample)
         self.discriminator = Discriminator(width, self.grid, num_classes)
         self.apply(_dcgan_init)
 
@@ -119,6 +132,7 @@ def _dcgan_init(m: nn.Module) -> None:
 
 
 @register_model("dcgan", task="generate")
-def dcgan(img_size: int = 64, latent_dim: int = 100, width: int = 64, num_classes: int = 0) -> DCGAN:
-    """DCGAN; ``num_classes > 0`` makes it class-conditional."""
-    return DCGAN(img_size, latent_dim, width, num_classes)
+def dcgan(img_size: int = 64, latent_dim: int = 100, width: int = 64, num_classes: int = 0,
+          upsample: str = "transposed") -> DCGAN:
+    """DCGAN; ``num_classes > 0`` makes it class-conditional; ``upsample="resize"`` avoids the checkerboard."""
+    return DCGAN(img_size, latent_dim, width, num_classes, upsample)

@@ -29,20 +29,28 @@ def plot_predicted_classes(results: dict[str, dict], tag: str | None = None,
     return fig
 
 
-def plot_temperature(rows: dict[str, Sequence[dict]], tag: str | None = None,
-                     title: str = "Sampling temperature: agreement and FID"):
-    """Agreement (conditional generators) and FID (Lite0 features) per temperature, one line per generator."""
+def plot_sweep(rows: dict[str, Sequence[dict]], tag: str | None = None, title: str | None = None):
+    """Agreement (conditional generators) and FID (Lite0 features) against one sampling setting (the rows of
+    :func:`tslib.endtoend.sampling_sweep`: temperature, guidance or steps), one line per generator."""
+    first = next(iter(rows.values()))
+    setting = first[0].get("setting", "temperature")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for name, rs in rows.items():
-        temps = [r["temperature"] for r in rs]
+        xs = [r[setting] for r in rs]
         if all("agreement" in r for r in rs):
-            a1.plot(temps, [r["agreement"] for r in rs], "-o", label=name)
-        a2.plot(temps, [r["fid"] for r in rs], "-o", label=name)
-    a1.set(xlabel="temperature", ylabel="mean agreement", ylim=(0, 1), title="the classifier sees the asked class")
-    a2.set(xlabel="temperature", ylabel=f"FID ({next(iter(rows.values()))[0]['feature_space']})",
+            a1.plot(xs, [r["agreement"] for r in rs], "-o", label=name)
+        a2.plot(xs, [r["fid"] for r in rs], "-o", label=name)
+    a1.set(xlabel=setting, ylabel="mean agreement", ylim=(0, 1), title="the classifier sees the asked class")
+    a2.set(xlabel=setting, ylabel=f"FID ({first[0]['feature_space']})",
            title="distance to real test images (lower is better)")
     for ax in (a1, a2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _title(fig, title, tag)
+    _title(fig, title or f"Sampling {setting}: agreement and FID", tag)
     return fig
+
+
+def plot_temperature(rows: dict[str, Sequence[dict]], tag: str | None = None,
+                     title: str = "Sampling temperature: agreement and FID"):
+    """:func:`plot_sweep` of a temperature sweep."""
+    return plot_sweep(rows, tag, title)

@@ -1,5 +1,5 @@
-"""What the generation notebook shows: image grids, reconstructions, training curves, the metrics table, agreement
-per class, and a latent-space explorer widget."""
+"""What the generation notebook shows: image grids, reconstructions, denoising trajectories, training curves, the
+metrics table, agreement per class, and a latent-space explorer widget."""
 
 from __future__ import annotations
 
@@ -56,17 +56,35 @@ def plot_reconstructions(originals: Tensor, recons: Tensor, title: str = "Recons
     return fig
 
 
+def plot_trajectory(frames: Sequence[tuple[int, Tensor]], row_labels: Sequence[str] | None = None,
+                    title: str = "Denoising: from noise to a landscape", tag: str | None = None):
+    """Rows: images; columns: the reverse process at a few steps (``DDPM.trajectory``), noisiest on the left."""
+    rows, cols = len(frames[0][1]), len(frames)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.6), squeeze=False, layout="constrained")
+    for j, (step, images) in enumerate(frames):
+        axes[0, j].set_title(f"step {step}/{frames[-1][0]}", fontsize=8)
+        for i in range(rows):
+            _show(axes[i, j], images[i])
+    for i, label in enumerate(row_labels or []):
+        axes[i, 0].set_ylabel(label, fontsize=8)
+    _title(fig, title, tag)
+    return fig
+
+
 def plot_generator_history(run_dir: str | Path, title: str = "Training curves", tag: str | None = None):
-    """Per-epoch curves of a generator run: reconstruction and KL (autoencoders) or D/G losses and D's outputs
-    on real and generated images (DCGAN)."""
+    """Per-epoch curves of a generator run: reconstruction and KL (autoencoders), D/G losses and D's outputs
+    on real and generated images (GANs), or the denoising loss (diffusion)."""
     frames = [pd.read_csv(d / "history.csv") for _, d in phase_dirs(run_dir) if (d / "history.csv").is_file()]
     if not frames:
         raise FileNotFoundError(f"no history.csv in {run_dir}: has this run trained an epoch yet?")
     df = pd.concat(frames)
-    panels = ([("loss", ["train_loss_d", "train_loss_g"]), ("D output", ["train_d_real", "train_d_fake",
-                                                                          "val_d_real", "val_d_fake"])]
-              if "train_loss_d" in df else
-              [("reconstruction MSE / pixel", ["train_recon_mse", "val_recon_mse"]), ("KL (nats)", ["train_kl", "val_kl"])])
+    if "train_loss_d" in df:
+        panels = [("loss", ["train_loss_d", "train_loss_g"]),
+                  ("D output", ["train_d_real", "train_d_fake", "val_d_real", "val_d_fake"])]
+    elif "train_recon_mse" in df:
+        panels = [("reconstruction MSE / pixel", ["train_recon_mse", "val_recon_mse"]), ("KL (nats)", ["train_kl", "val_kl"])]
+    else:  # diffusion: the denoising loss (val: EMA weights, fixed noise)
+        panels = [("denoising loss (v-prediction MSE)", ["train_loss", "val_loss"])]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False, layout="constrained")
     for ax, (name, cols) in zip(axes.flat, panels):
         for c in cols:
@@ -82,7 +100,8 @@ def plot_generator_history(run_dir: str | Path, title: str = "Training curves", 
 
 def metrics_table(rows: dict[str, dict]) -> pd.DataFrame:
     """``{model name: gen_metrics}`` as one table beside the study (which reported no numbers). FID is in the
-    Lite0 feature space; a standard Inception FID, when computed, gets its own column."""
+    Lite0 feature space; a standard Inception FID, when computed, gets its own column, and so does each
+    classifier judge (FID in its features, agreement), with the judges not independent of each generator."""
     table = [STUDY_ROW]
     for name, m in rows.items():
         agree = m.get("agreement", {}).get("mean") if "agreement" in m else None
@@ -90,26 +109,48 @@ def metrics_table(rows: dict[str, dict]) -> pd.DataFrame:
                "FID (Lite0 ImageNet features)": m.get("fid"), "KID": m.get("kid"), "agreement": agree}
         if m.get("fid_inception") is not None:
             row["FID (Inception, standard)"] = m["fid_inception"]
+        for j in m.get("judges", []):  # each classifier judge: FID in its own feature space, its agreement
+            if j.get("run") is None:
+                continue  # the Lite0 FID has its column already
+            row[f"FID ({j['name']} features)"] = j["fid"]
+            if j.get("agreement"):
+                row[f"agreement ({j['name']})"] = j["agreement"]["mean"]
+        if "judges" in m:
+            row["not independent judges"] = ", ".join(j["name"] for j in m["judges"] if not j["independent"])
         table.append(row)
     return pd.DataFrame(table).set_index("model").round(4)
 
 
 def plot_agreement(gen_metrics: dict, title: str = "Does the classifier see the class that was asked for?",
                    tag: str | None = None):
-    """Per-class agreement bars and the "asked vs predicted" confusion matrix of a conditional generator."""
+    """Per-class agreement bars (one per classifier judge when there are several) and the "asked vs predicted"
+    confusion matrix of a conditional generator (the first classifier's)."""
     agree, conf = gen_metrics["agreement"], gen_metrics["agreement_confusion"]
     classes = conf["classes"]
     m = np.asarray(conf["matrix"], dtype=float)
     m = np.divide(m, m.sum(1, keepdims=True), out=np.zeros_like(m), where=m.sum(1, keepdims=True) > 0)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
-    a1.bar(list(agree["per_class"]), list(agree["per_class"].values()), color="seagreen")
+    judged = [j for j in gen_metrics.get("judges", []) if j.get("agreement")]
+    if len(judged) > 1:  # one bar per classifier judge and class, side by side
+        names, width = list(agree["per_class"]), 0.8 / len(judged)
+        for k, j in enumerate(judged):
+            label = f"{j['name']}, mean {j['agreement']['mean']:.0%}" + ("" if j["independent"] else
+                                                                         " (not independent)")
+            a1.bar(np.arange(len(names)) + (k - (len(judged) - 1) / 2) * width,
+                   [j["agreement"]["per_class"].get(c, 0.0) for c in names], width, label=label)
+        a1.set_xticks(range(len(names)), names)
+        a1.set(title="agreement per judge")
+    else:
+        a1.bar(list(agree["per_class"]), list(agree["per_class"].values()), color="seagreen")
+        a1.set(title=f"agreement, mean {agree['mean']:.0%}")
     a1.axhline(1 / len(classes), color="k", ls="--", lw=1, label="chance")
-    a1.set(ylim=(0, 1), ylabel="share labelled as asked", title=f"agreement, mean {agree['mean']:.0%}")
+    a1.set(ylim=(0, 1), ylabel="share labelled as asked")
     a1.tick_params(axis="x", rotation=30)
     a1.legend()
     sns.heatmap(m, annot=True, fmt=".2f", cmap="Greens", vmin=0, vmax=1, ax=a2, xticklabels=classes,
                 yticklabels=classes, cbar=False)
-    a2.set(xlabel="predicted by the classifier", ylabel="asked for", title="asked vs predicted")
+    a2.set(xlabel="predicted by the classifier", ylabel="asked for",
+           title="asked vs predicted" + (f" ({judged[0]['name']})" if len(judged) > 1 else ""))
     _title(fig, title, tag)
     return fig
 

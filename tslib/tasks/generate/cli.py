@@ -29,8 +29,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .sampling import (
+        check_sampler_options,
         class_labels,
         interpolate,
+        interpolate_seeds,
         load_generator,
         load_images,
         reconstruct,
@@ -40,7 +42,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     model, info = load_generator(args.run, args.device)
     size = info["img_size"]
+    opts = {"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}
     if args.reconstruct:
+        check_sampler_options(model, opts)
         images = load_images(args.reconstruct, size)
         labels = None
         if model.conditional:
@@ -53,23 +57,61 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         pairs = torch.stack([images, recons], 1).flatten(0, 1)  # original, reconstruction: two grid columns
         save_images(pairs, args.out, "reconstruction_pairs", nrow=2)
     elif args.interpolate:
-        a, b = load_images(args.interpolate, size)
-        label = None
-        if model.conditional:
-            label = int(class_labels(info, 1, args.class_name)[0]) if args.class_name else 0
-        paths = save_images(interpolate(model, a, b, args.steps, label), args.out, "interpolation", nrow=args.steps)
+        seeds = _as_seeds(args.interpolate)
+        if seeds is not None:  # two seeds: any generator, along the great circle between their prior draws
+            strip = interpolate_seeds(model, info, *seeds, args.frames, args.class_name, args.temperature, **opts)
+        else:
+            check_sampler_options(model, opts)
+            a, b = load_images(args.interpolate, size)
+            label = None
+            if model.conditional:
+                label = int(class_labels(info, 1, args.class_name)[0]) if args.class_name else 0
+            strip = interpolate(model, a, b, args.frames, label)
+        paths = save_images(strip, args.out, "interpolation", nrow=args.frames)
     else:
-        images, _ = sample(model, info, args.n, args.class_name, args.seed, args.temperature)
+        images, _ = sample(model, info, args.n, args.class_name, args.seed, args.temperature, progress=True, **opts)
         paths = save_images(images, args.out, "sample")
     print(f"wrote {len(paths) - 1} images and {paths[-1]}")
     return 0
 
 
+def _as_seeds(values: list[Path]) -> tuple[int, int] | None:
+    """``--interpolate A B`` names two seeds when both are integers and neither is a file."""
+    try:
+        seeds = tuple(int(str(v)) for v in values)
+    except ValueError:
+        return None
+    return None if any(Path(v).exists() for v in values) else seeds
+
+
+def format_judges(out: dict) -> list[str]:
+    """One line per judge of ``gen_metrics``: feature space, FID/KID, agreement, and whether it is independent of
+    the generator (a judge looking through the features a generator trained against can be pleased without the
+    images looking right)."""
+    against = ", ".join(out.get("trained_against") or []) or "no pretrained feature network"
+    lines = [f"judges (the generator trained against {against}; FIDs in different feature spaces are not "
+             "comparable):"]
+    for j in out.get("judges", []):
+        agree = j.get("agreement")
+        agree_text = (f"  agreement {agree['mean']:.2f} (real test images {j['real_agreement']:.2f})"
+                      if agree else "")
+        verdict = "independent" if j["independent"] else "NOT independent"
+        lines.append(f"  {j['name']}: FID {j['fid']:.2f}  KID {j['kid']:.4f} +- {j['kid_std']:.4f}{agree_text}  "
+                     f"[{verdict}: {j['why']}]")
+    return lines
+
+
 def _cmd_evaluate_generator(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_generator
 
-    out = evaluate_generator(args.run, args.classifier, n=args.n, device=args.device, inception=args.inception)
-    print(json.dumps({k: v for k, v in out.items() if k != "agreement_confusion"}, indent=2))
+    # Only the options given are passed on: a generator whose sampler has none keeps working.
+    sampler = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("sampler", args.sampler))
+               if v is not None}
+    out = evaluate_generator(args.run, args.classifier, n=args.n, device=args.device, inception=args.inception,
+                             seed=args.seed, sampler=sampler)
+    hidden = ("agreement_confusion", "judges")
+    print(json.dumps({k: v for k, v in out.items() if k not in hidden}, indent=2))
+    print("\n".join(format_judges(out)))
     print(f"written to {Path(args.run) / 'gen_metrics.json'}")
     return 0
 
@@ -99,6 +141,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _frames(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be 2..256, got {value}")
+    return value
+
+
+def _guidance(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 50:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in 0..50, got {text}")
+    return value
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("generate", help="sample images from a generator run (PNGs + grid), reconstruct or "
                                         "interpolate")
@@ -109,15 +165,32 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same images")
     p.add_argument("--temperature", type=_positive_float, default=1.0, help="spread of the latent draw (default 1)")
     p.add_argument("--reconstruct", nargs="+", type=Path, metavar="PATH", help="encode and decode these images")
-    p.add_argument("--interpolate", nargs=2, type=Path, metavar=("A", "B"), help="latent interpolation strip")
-    p.add_argument("--steps", type=_positive, default=8, help="images in the interpolation strip (default 8)")
+    p.add_argument("--interpolate", nargs=2, type=Path, metavar=("A", "B"),
+                   help="interpolation strip between two seeds (any generator) or two images (autoencoders)")
+    p.add_argument("--frames", type=_frames, default=8, help="images in the interpolation strip (default 8)")
+    p.add_argument("--steps", type=_positive, default=None,
+                   help="ddpm: denoising steps (default: the run's, 50; fewer is faster)")
+    p.add_argument("--guidance", type=_guidance, default=None,
+                   help="ddpm: classifier-free guidance weight (default: the run's; 1 = plain conditional)")
+    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
+                   help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("evaluate-generator", help="FID/KID and classifier agreement of a generator run")
     p.add_argument("--run", required=True, type=Path, help="a finished generator run folder")
-    p.add_argument("--classifier", required=True, type=Path, help="a finished classification run folder")
+    p.add_argument("--classifier", required=True, type=Path, nargs="+", metavar="RUN",
+                   help="finished classification run folders, each a judge (agreement, FID/KID in its own feature "
+                        "space); the first gives the headline agreement. Add one of another architecture than the "
+                        "features the generator trained against (e.g. a cnn run) for an independent judge")
     p.add_argument("--n", type=_positive, default=500, help="generated and real test images (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples judged (default 0)")
+    p.add_argument("--steps", type=_positive, default=None,
+                   help="ddpm: denoising steps of the samples judged (default: the run's)")
+    p.add_argument("--guidance", type=_guidance, default=None,
+                   help="ddpm: classifier-free guidance weight of the samples judged (default: the run's)")
+    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
+                   help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
     p.add_argument("--inception", action="store_true", help="also the standard Inception FID (needs a download)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_evaluate_generator)

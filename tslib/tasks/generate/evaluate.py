@@ -1,5 +1,6 @@
 """Judging a finished generator run: reconstruction or FID on manifest splits (``metrics.json``), and the full
-report against a trained classifier (``gen_metrics.json``: FID/KID, agreement, class histogram)."""
+report against trained classifiers (``gen_metrics.json``: FID/KID in the Lite0 space and in each classifier's own
+feature space, agreement or class histogram, and which judge is independent of the generator)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,30 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.transforms.v2 import functional as TF
 
 from ...engine import runs
 from ...engine.inference import run_batches
 from ...utils import atomic_write_text, resolve_device
 from .config import GenerateConfig
 from .data import run_loader, split_dataset
+from .judges import (
+    LITE0_ARCHITECTURE,
+    ClassifierJudge,
+    classifier_inputs,
+    independence,
+    load_judges,
+    trained_against,
+)
 from .metrics import (
     LITE0_SPACE,
-    agreement,
     class_histogram,
     fid_kid,
+    fid_kid_features,
     inception_fid,
     lite0_features,
     reconstruction_metrics,
 )
-from .sampling import load_generator, sample, sample_classes
+from .sampling import check_sampler_options, load_generator, sample, sample_classes
 
 
 def real_images(cfg: GenerateConfig, split: str, classes: list[str], n: int | None = None) -> tuple[Tensor, Tensor]:
@@ -71,9 +79,7 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), tta: bo
 
 def _classifier_inputs(images: Tensor, prep: dict) -> Tensor:
     """[0, 1] images -> the classifier's eval preprocessing (resize, centre crop, normalise)."""
-    mode = TF.InterpolationMode(prep.get("interpolation", "bilinear"))
-    x = TF.resize(images, [prep["resize_size"]], interpolation=mode, antialias=True)
-    return TF.normalize(TF.center_crop(x, [prep["size"]]), prep["mean"], prep["std"])
+    return classifier_inputs(images, prep)
 
 
 @torch.no_grad()
@@ -84,49 +90,76 @@ def classify_images(classifier: nn.Module, prep: dict, images: Tensor, device: t
     return probs.argmax(1)
 
 
-def evaluate_generator(run_dir: str | Path, classifier_run: str | Path, n: int = 500, device: str = "auto",
-                       inception: bool = False, seed: int = 0) -> dict:
+def _lite0_judge(scores: dict, against: list[str]) -> dict:
+    """The Lite0 FID/KID as a judge entry (no agreement: no classifier head)."""
+    independent, why = independence(LITE0_ARCHITECTURE, against)
+    return {"name": LITE0_SPACE, "run": None, "architecture": LITE0_ARCHITECTURE, "feature_space": LITE0_SPACE,
+            **scores, "agreement": None, "independent": independent, "why": why}
+
+
+def _classifier_judge(judge: ClassifierJudge, real: Tensor, real_labels: Tensor, fake: Tensor, asked: Tensor | None,
+                      classes: list[str], against: list[str]) -> dict:
+    """One classifier's verdict: FID/KID in its own feature space, agreement (or the class histogram), its
+    accuracy on the real test images (the ceiling agreement can reach), and whether it is independent."""
+    f_real, p_real = judge.features_and_predictions(real)  # each image set once per feature space
+    f_fake, p_fake = judge.features_and_predictions(fake)
+    independent, why = independence(judge.architecture, against)
+    entry = {"name": judge.name, "run": str(judge.run), "architecture": judge.architecture,
+             "feature_space": judge.feature_space, **fid_kid_features(f_real, f_fake),
+             "real_agreement": judge.agreement(real_labels.tolist(), p_real, classes)["mean"]}
+    if asked is not None:
+        agree = judge.agreement(asked.tolist(), p_fake, classes)
+        entry["agreement"] = {k: agree[k] for k in ("mean", "per_class", "overall")}
+        entry["agreement_confusion"] = {"classes": judge.shared, "rows": "asked", "matrix": agree["confusion"]}
+    else:
+        names = judge.info["classes"]
+        real_hist = class_histogram([names.index(classes[int(y)]) for y in real_labels if classes[int(y)] in names],
+                                    names)
+        entry["agreement"] = None
+        entry["class_histogram"] = {"generated": judge.histogram(p_fake), "real": real_hist}
+    return entry | {"independent": independent, "why": why}
+
+
+def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequence[str | Path], n: int = 500,
+                       device: str = "auto", inception: bool = False, seed: int = 0,
+                       sampler: dict | None = None) -> dict:
     """The generator's report card, written to ``run_dir/gen_metrics.json``: reconstruction on the test split
     (autoencoders), FID/KID against up to ``n`` test images in the Lite0 feature space (and the standard
-    Inception FID with ``inception``, when its weights can be had), and what the classifier of
-    ``classifier_run`` sees in ``n`` samples: per-class agreement (conditional) or the class histogram."""
-    from ..classify.evaluate import load_run
-
+    Inception FID with ``inception``, when its weights can be had), and for each classifier run (a path or a
+    list): per-class agreement of ``n`` samples (conditional) or their class histogram, and FID/KID in that
+    classifier's own feature space. ``judges`` lists every judge with whether it is independent of the
+    generator (see :mod:`.judges`); the top-level ``agreement`` is the first classifier's. ``sampler``: keyword
+    options for the generator's sampler (diffusion ``steps``, ``guidance``, ``sampler``), recorded as given."""
     dev = resolve_device(device)
     model, info = load_generator(run_dir, str(dev))
     cfg = runs.load_config(run_dir, GenerateConfig)
-    classifier, cls_info = load_run(classifier_run, str(dev))
     classes = info["classes"]
+    judges = load_judges(classifier_run, classes, dev)  # every bad run fails before any sampling
+    against = trained_against(model)
+    opts = check_sampler_options(model, dict(sampler or {}))  # a clear error before any work, not after
     real, real_labels = real_images(cfg, "test", classes, n)
     if model.conditional:
         # every class, as evenly as n allows
-        fake, asked = sample_classes(model, info, torch.arange(len(real)) % len(classes), seed)
+        fake, asked = sample_classes(model, info, torch.arange(len(real)) % len(classes), seed, **opts)
     else:
-        fake, asked = sample(model, info, len(real), seed=seed)[0], None
-    out: dict = {"n": len(real), "feature_space": LITE0_SPACE, "model": cfg.model, "classifier": str(classifier_run)}
+        fake, asked = sample(model, info, len(real), seed=seed, **opts)[0], None
+    out: dict = {"n": len(real), "feature_space": LITE0_SPACE, "model": cfg.model, "classifier": str(judges[0].run),
+                 "classifiers": [str(j.run) for j in judges], "trained_against": against}
+    if opts:
+        out["sampler"] = opts
     if hasattr(model, "encode"):
         out |= {k: v for k, v in split_metrics(model, cfg, "test", classes, dev).items() if k != "n"}
-    out |= fid_kid(real, fake, lite0_features().to(dev))
+    lite0 = fid_kid(real, fake, lite0_features().to(dev))
+    out |= lite0
     if inception:
         try:
             out["fid_inception"] = inception_fid(real, fake)
         except Exception as e:  # no torch-fidelity, or no network for its weights
             out["fid_inception"] = None
             out["fid_inception_unavailable"] = str(e).splitlines()[0][:200]
-    pred = classify_images(classifier, cls_info["preprocessing"], fake, dev)
-    names = cls_info["classes"]
-    if asked is not None:
-        shared = [c for c in classes if c in names]  # agreement by class name: the two runs may order them differently
-        keep = [classes[int(a)] in shared for a in asked]
-        asked_s = [shared.index(classes[int(a)]) for a, k in zip(asked, keep) if k]
-        pred_s = [shared.index(names[int(q)]) if names[int(q)] in shared else -1 for q, k in zip(pred, keep) if k]
-        agree = agreement(asked_s, pred_s, shared)
-        out["agreement"] = {k: agree[k] for k in ("mean", "per_class", "overall")}
-        out["agreement_confusion"] = {"classes": shared, "rows": "asked", "matrix": agree["confusion"]}
-    else:
-        gen_hist = class_histogram(pred.tolist(), names)
-        real_hist = class_histogram([names.index(classes[int(y)]) for y in real_labels if classes[int(y)] in names],
-                                    names)
-        out["class_histogram"] = {"generated": gen_hist, "real": real_hist}
+    entries = [_classifier_judge(j, real, real_labels, fake, asked, classes, against) for j in judges]
+    first = entries[0]  # notebooks 05/07 and the report read the first classifier's verdict at the top level
+    out |= {k: first[k] for k in ("agreement", "agreement_confusion", "class_histogram") if first.get(k) is not None}
+    out["judges"] = [_lite0_judge(lite0, against), *entries]
     atomic_write_text(Path(run_dir) / "gen_metrics.json", json.dumps(out, indent=2))
     return out

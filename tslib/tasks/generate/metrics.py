@@ -3,7 +3,8 @@
 
 FID needs a feature extractor. Standard FID uses Inception-v3 weights, which need a download; the default here is
 the offline ImageNet EfficientNet-Lite0 backbone (pooled 1280-d features), always named with the number, because
-FIDs in different feature spaces are not comparable.
+FIDs in different feature spaces are not comparable. Classifier judges (:mod:`.judges`) add FID/KID in their own
+feature spaces through :func:`fid_kid_features`.
 """
 
 from __future__ import annotations
@@ -82,18 +83,27 @@ def fid_kid(real: Tensor, fake: Tensor, features: nn.Module, subset_size: int = 
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(real)} real and {len(fake)} generated")
     f_real = extract(real, features) if real_features is None else real_features
-    f_fake = extract(fake, features)
+    return fid_kid_features(f_real, extract(fake, features), subset_size)
+
+
+def fid_kid_features(f_real: Tensor, f_fake: Tensor, subset_size: int = 100) -> dict[str, float]:
+    """FID and KID between two sets of feature vectors (rows) already extracted in one feature space."""
+    if len(f_real) < 2 or len(f_fake) < 2:
+        raise ValueError(f"FID needs at least 2 images per set, got {len(f_real)} real and {len(f_fake)} generated")
+    f_real, f_fake = f_real.double().cpu(), f_fake.double().cpu()
     dim = f_real.shape[1]
     fid = FrechetInceptionDistance(feature=_Precomputed(dim), normalize=True).double()
     # Subsets of at most half of each set, so the KID std over subsets measures something.
-    k = max(2, min(subset_size, len(real) // 2, len(fake) // 2))
+    k = max(2, min(subset_size, len(f_real) // 2, len(f_fake) // 2))
     with warnings.catch_warnings():  # "will save all extracted features": a few thousand vectors at most here
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")
         kid = KernelInceptionDistance(feature=_Precomputed(dim), normalize=True, subset_size=k, subsets=50)
     for metric in (fid, kid):
         metric.update(f_real, real=True)
         metric.update(f_fake, real=False)
-    kid_mean, kid_std = kid.compute()
+    with torch.random.fork_rng(devices=[]):  # KID draws its subsets from the global RNG: same sets, same KID
+        torch.manual_seed(0)
+        kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std)}
 
 

@@ -27,6 +27,18 @@ def _gen_metrics_table(gm: dict) -> str:
                  + [[f"agreement {k}", agree[k]] for k in ("mean", "overall") if k in agree])
 
 
+def _judges_table(gm: dict) -> str:
+    """Every judge of ``gen_metrics.json``: its feature space, FID/KID there, agreement, and whether it is
+    independent of the generator (FIDs in different feature spaces are not comparable)."""
+    rows = []
+    for j in gm.get("judges", []):
+        agree = j.get("agreement") or {}
+        rows.append([j["name"], j["architecture"], j["fid"], j["kid"], agree.get("mean", ""),
+                     j.get("real_agreement", ""), "yes" if j["independent"] else "NO", j["why"]])
+    return table(["judge", "architecture", "FID", "KID", "agreement", "agreement on real images", "independent",
+                  "why"], rows) if rows else ""
+
+
 def _samples(run: Path, tag: str | None):
     from .sampling import load_generator, sample
 
@@ -40,6 +52,7 @@ def sections(run: Path, info: dict, metrics: dict, tag: str | None, maps: Sequen
     gm = run / "gen_metrics.json"
     return [part("scores", lambda: split_table(metrics, SCORES)),
             part("gen_metrics.json", lambda: _gen_metrics_table(read_json(gm)) if gm.is_file() else ""),
+            part("judges", lambda: _judges_table(read_json(gm)) if gm.is_file() else ""),
             part("agreement per class", lambda: viz.plot_agreement(read_json(gm), tag=tag)
                  if gm.is_file() and "agreement_confusion" in read_json(gm) else ""),
             part("samples", lambda: _samples(run, tag)),

@@ -41,12 +41,31 @@ def class_labels(info: dict, n: int, class_name: str | None = None, conditional:
     return torch.full((n,), classes.index(class_name))
 
 
+def check_sampler_options(model: nn.Module, opts: dict) -> dict:
+    """The sampler options given (None values dropped), or a clear error when this generator takes none of them
+    (``--steps``/``--guidance`` belong to diffusion models)."""
+    opts = {k: v for k, v in opts.items() if v is not None}
+    allowed = getattr(model, "sampler_options", ())
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        flags = ", ".join("--" + k for k in unknown)
+        what = f"takes only {', '.join('--' + k for k in allowed)}" if allowed else "samples in one pass"
+        raise ValueError(f"{flags} does not apply to this {type(model).__name__} generator ({what}); "
+                         "the diffusion model (ddpm) takes --steps, --guidance and --sampler")
+    return opts
+
+
 @torch.no_grad()
 def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = None, seed: int = 0,
-           temperature: float = 1.0, chunk: int = 256) -> tuple[Tensor, Tensor | None]:
-    """``n`` images in [0, 1] and the labels asked for; the same seed gives the same images."""
+           temperature: float = 1.0, chunk: int = 256, progress: bool = False, **opts) -> tuple[Tensor, Tensor | None]:
+    """``n`` images in [0, 1] and the labels asked for; the same seed gives the same images. ``opts``: sampler
+    options of diffusion models (``steps``, ``guidance``, ``sampler``; None = the run's default); ``progress``
+    shows a bar over their denoising steps."""
     if n < 1 or temperature <= 0:
         raise ValueError(f"need n >= 1 and temperature > 0, got n={n}, temperature={temperature}")
+    opts = check_sampler_options(model, opts)
+    if progress and getattr(model, "sampler_options", ()):  # iterative samplers only: one pass needs no bar
+        opts["progress"] = True
     model.eval()
     device = next(model.parameters()).device
     labels = class_labels(info, n, class_name, model.conditional)
@@ -54,19 +73,50 @@ def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = N
     # Every latent is drawn first, then decoded in chunks (eval mode: no batch statistics), so memory stays
     # bounded for a large n and a seed gives the same images whatever the chunk size (to float rounding).
     z = model.prior(n, temperature, gen)
-    images = torch.cat([model.decode(z[i:i + chunk], None if labels is None else labels[i:i + chunk].to(device))
-                        .float().clamp(0, 1).cpu() for i in range(0, n, chunk)])
+    images = torch.cat([model.decode(z[i:i + chunk], None if labels is None else labels[i:i + chunk].to(device),
+                                     **opts).float().clamp(0, 1).cpu() for i in range(0, n, chunk)])
     return images, labels
 
 
 def sample_classes(model: nn.Module, info: dict, labels: Tensor, seed: int = 0,
-                   temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+                   temperature: float = 1.0, **opts) -> tuple[Tensor, Tensor]:
     """One sample per entry of ``labels`` (class indices), drawn one batch per class (seed ``seed + class``);
     returned sorted by class, with the sorted labels."""
     labels = labels.sort().values
-    images = [sample(model, info, int((labels == c).sum()), info["classes"][c], seed + c, temperature)[0]
+    images = [sample(model, info, int((labels == c).sum()), info["classes"][c], seed + c, temperature, **opts)[0]
               for c in labels.unique().tolist()]
     return torch.cat(images), labels
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between Gaussian draws ``a`` and ``b`` (shape [1, ...]) at fractions ``t``: every
+    point keeps the norm a Gaussian draw has, where a straight line would pass through unlikely, low-norm codes."""
+    fa, fb = a.flatten(1).double(), b.flatten(1).double()
+    cos = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))
+    omega = torch.arccos(cos.clamp(-1, 1))
+    t = t.double()[:, None]
+    if float(omega.abs().max()) < 1e-6:  # the same draw: nothing to bend
+        out = (1 - t) * fa + t * fb
+    else:
+        out = (torch.sin((1 - t) * omega) * fa + torch.sin(t * omega) * fb) / torch.sin(omega)
+    return out.to(a.dtype).view(len(t), *a.shape[1:])
+
+
+@torch.no_grad()
+def interpolate_seeds(model: nn.Module, info: dict, seed_a: int, seed_b: int, frames: int = 8,
+                      class_name: str | None = None, temperature: float = 1.0, **opts) -> Tensor:
+    """``frames`` images along the great circle between the prior draws of two seeds (any generator with a
+    prior: every model here); conditional models keep one class (``class_name``, default the first)."""
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    opts = check_sampler_options(model, opts)
+    model.eval()
+    device = next(model.parameters()).device
+    za, zb = (model.prior(1, temperature, torch.Generator().manual_seed(s)) for s in (seed_a, seed_b))
+    z = slerp(za.cpu(), zb.cpu(), torch.linspace(0, 1, frames)).to(device)
+    labels = class_labels(info, frames, class_name or (info["classes"][0] if model.conditional else None),
+                          model.conditional)
+    return model.decode(z, None if labels is None else labels.to(device), **opts).float().clamp(0, 1).cpu()
 
 
 def load_images(paths: Sequence[str | Path], size: int) -> Tensor:

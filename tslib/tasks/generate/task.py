@@ -1,4 +1,4 @@
-"""What a generator batch means to the engine: reconstruction (+ KL) for the autoencoders, D-then-G for DCGAN."""
+"""What a generator batch means to the engine: reconstruction (+ KL) for the autoencoders, D-then-G for the GANs."""
 
 from __future__ import annotations
 
@@ -67,40 +67,79 @@ class ReconstructionTask(SupervisedTask):
         return {"val_loss": m["val_recon"] + self.beta * m["val_kl"], **m}
 
 
-class GANTask:
-    """DCGAN: update D on real (label ``real_label``, one-sided smoothing) and fake, then G to fool D.
+GAN_LOSSES = ("bce", "hinge")
 
-    Two Adam optimizers (betas 0.5/0.999) and two schedulers, all checkpointed by the engine. No monitor: GAN
-    losses say little about sample quality, so the last epoch is kept (FID judges the samples afterwards).
+
+def d_loss(kind: str, d_real: Tensor, d_fake: Tensor, real_label: float = 0.9) -> Tensor:
+    """Discriminator loss on realness logits (any shape): ``bce`` with one-sided smoothing of the real target,
+    or ``hinge`` (Lim & Ye 2017; the loss of SAGAN, BigGAN and Projected GAN), which has no target to smooth."""
+    if kind == "hinge":
+        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    return (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_label))
+            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+
+
+def g_loss(kind: str, d_fake: Tensor) -> Tensor:
+    """Generator loss: non-saturating BCE (log D(G(z)) up), or the hinge generator's -D(G(z))."""
+    if kind == "hinge":
+        return -d_fake.mean()
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+def _per_image(logits: Tensor) -> Tensor:
+    """sigmoid(logits) averaged over everything but the batch (patch or multi-scale discriminators)."""
+    return torch.sigmoid(logits.float()).reshape(len(logits), -1).mean(1)
+
+
+class GANTask:
+    """DCGAN / projected GAN: ``d_steps`` updates of D on real and fake, then one of G to fool D.
+
+    ``loss``: ``bce`` (non-saturating, real target ``real_label``: one-sided smoothing) or ``hinge``. Two Adam
+    optimizers (betas 0.5/0.999), D's lr ``lr * d_lr_ratio`` (TTUR, Heusel et al. 2017), and two schedulers, all
+    checkpointed by the engine. Each D step reuses the real batch and draws fresh latents. Frozen parameters
+    (a projected GAN's feature network) get no optimizer state. No monitor: GAN losses say little about sample
+    quality, so the last epoch is kept (FID judges the samples afterwards).
     """
 
     monitor = None
     mode = "min"
 
-    def __init__(self, lr: float = 2e-4, real_label: float = 0.9) -> None:
-        self.lr, self.real_label = lr, real_label
+    def __init__(self, lr: float = 2e-4, real_label: float = 0.9, loss: str = "bce", d_steps: int = 1,
+                 d_lr_ratio: float = 1.0) -> None:
+        if loss not in GAN_LOSSES or d_steps < 1 or d_lr_ratio <= 0:
+            raise ValueError(f"bad GAN settings: loss={loss!r} (one of {', '.join(GAN_LOSSES)}), "
+                             f"d_steps={d_steps} (>= 1), d_lr_ratio={d_lr_ratio} (> 0)")
+        self.lr, self.real_label, self.loss = lr, real_label, loss
+        self.d_steps, self.d_lr_ratio = d_steps, d_lr_ratio
 
     def configure_optimizers(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int,
                              param_groups: list[dict] | None = None) -> Optimization:
-        opts = {name: torch.optim.Adam(getattr(model, net).parameters(), lr=self.lr, betas=(0.5, 0.999))
+        lrs = {"d": self.lr * self.d_lr_ratio, "g": self.lr}
+        opts = {name: torch.optim.Adam([p for p in getattr(model, net).parameters() if p.requires_grad],
+                                       lr=lrs[name], betas=(0.5, 0.999))
                 for name, net in (("d", "discriminator"), ("g", "generator"))}
-        return Optimization(opts, {k: build_scheduler(o, config, steps_per_epoch) for k, o in opts.items()})
+        # D steps d_steps times per batch: its schedule counts its own steps, so both end together.
+        steps = {"d": steps_per_epoch * self.d_steps, "g": steps_per_epoch}
+        return Optimization(opts, {k: build_scheduler(o, config, steps[k]) for k, o in opts.items()})
 
     def training_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict:
         real, labels = batch["image"], _labels(model, batch)
-        z = model.prior(len(real))
+        for i in range(self.d_steps):
+            last = i == self.d_steps - 1
+            z = model.prior(len(real))
+            # Only the last D step's fakes also train G: the earlier ones need no graph through G.
+            with ctx.autocast(), torch.set_grad_enabled(last):
+                fake = model.decode(z, labels)
+            with ctx.autocast():
+                d_real = model.discriminate(real, labels).float()
+                d_fake = model.discriminate(fake.detach(), labels).float()
+                loss_d = d_loss(self.loss, d_real, d_fake, self.real_label)
+            ctx.step("d", loss_d)
         with ctx.autocast():
-            fake = model.decode(z, labels)
-            d_real, d_fake = model.discriminate(real, labels).float(), model.discriminate(fake.detach(), labels).float()
-            loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.real_label))
-                      + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-        ctx.step("d", loss_d)
-        with ctx.autocast():
-            g_out = model.discriminate(fake, labels).float()
-            loss_g = F.binary_cross_entropy_with_logits(g_out, torch.ones_like(g_out))
+            loss_g = g_loss(self.loss, model.discriminate(fake, labels).float())
         ctx.step("g", loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                "d_real": torch.sigmoid(d_real).mean().detach(), "d_fake": torch.sigmoid(d_fake).mean().detach()}
+                "d_real": _per_image(d_real).mean().detach(), "d_fake": _per_image(d_fake).mean().detach()}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
@@ -111,10 +150,43 @@ class GANTask:
             batch = to_device(batch, device)
             labels = _labels(model, batch)
             z = model.prior(len(batch["image"]), generator=gen)
-            real_p += torch.sigmoid(model.discriminate(batch["image"], labels).float()).sum().item()
-            fake_p += torch.sigmoid(model.discriminate(model.decode(z, labels), labels).float()).sum().item()
+            real_p += _per_image(model.discriminate(batch["image"], labels)).sum().item()
+            fake_p += _per_image(model.discriminate(model.decode(z, labels), labels)).sum().item()
             n += len(batch["image"])
         real_p, fake_p, n = sum_over_processes(torch.tensor([real_p, fake_p, n], dtype=torch.float64), device).tolist()
         if n == 0:
             raise ValueError("validation loader is empty")
         return {"val_d_real": real_p / n, "val_d_fake": fake_p / n}
+
+
+class DiffusionTask(SupervisedTask):
+    """DDPM: the model's noise-prediction loss, one optimizer, then the EMA weights follow the step.
+
+    Validation scores the EMA weights on the same noise and timesteps every epoch (a fixed generator), so the
+    curve moves only when the model does. No monitor: the last epoch's EMA weights sample best, however the
+    (noisy) loss moves.
+    """
+
+    monitor = None
+    mode = "min"
+
+    def training_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict:
+        with ctx.autocast():
+            loss = model.loss(batch["image"], batch["label"])
+        ctx.step("model", loss)
+        model.update_ema()
+        return {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(0)  # never the global RNG: resume must see the same draws
+        total, n = 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, device)
+            k = len(batch["image"])
+            total += float(model.loss(batch["image"], batch["label"], generator=gen, net=model.ema.module)) * k
+            n += k
+        total, n = sum_over_processes(torch.tensor([total, n], dtype=torch.float64), device).tolist()
+        if n == 0:
+            raise ValueError("validation loader is empty")
+        return {"val_loss": total / n}
