@@ -57,16 +57,26 @@ def run_model(model: str, manifest: str, judges: list[str], out: Path, img_size:
 
 
 def row(r: dict) -> str:
+    """One markdown row: Lite0 FID/KID, then per classifier judge its agreement (conditional models) or the top
+    class of the samples (unconditional), its FID in its own feature space, and whether it is independent."""
     rep = r["report"]
-    judges = [j for j in rep.get("judges", []) if j.get("agreement")]
-    agree = " / ".join(f"{j['agreement']['mean']:.2f}" for j in judges) or "-"
+    judges = [j for j in rep.get("judges", []) if j.get("run")]
+
+    def verdict(j: dict) -> str:
+        if j.get("agreement"):
+            return f"{j['agreement']['mean']:.2f}"
+        hist = (j.get("class_histogram") or {}).get("generated") or {}
+        top = max(hist, key=hist.get) if hist else None
+        return f"{100 * hist[top]:.0f}% {top}" if top else "-"
+
+    agree = " / ".join(verdict(j) for j in judges) or "-"
     fids = " / ".join(f"{j['fid']:.0f}" for j in judges)
     indep = " / ".join("yes" if j["independent"] else "no" for j in judges)
     return (f"| {r['model']} | {rep['fid']:.1f} | {rep['kid']:.3f} | {agree} | {fids} | {indep} | "
             f"{r['train_s'] / 60:.1f} min ({r['epochs']} ep) | {1000 * r['sample_s_per_image']:.0f} ms |")
 
 
-HEADER = ("| model | FID (Lite0) | KID (Lite0) | agreement (per judge) | FID (judge's space) | judge independent | "
+HEADER = ("| model | FID (Lite0) | KID (Lite0) | agreement, or top class if unconditional (per judge) | FID (judge's space) | judge independent | "
           "training | sampling per image |\n|---|---|---|---|---|---|---|---|")
 
 
