@@ -67,7 +67,26 @@ class Discriminator(nn.Module):
         return logit
 
 
-class DCGAN(nn.Module):
+class LatentGAN(nn.Module):
+    """What every GAN here shares: a Gaussian latent of ``latent_dim`` and ``decode(z, labels)``; ``prior``,
+    ``sample`` and ``forward`` on top of it."""
+
+    latent_dim: int
+
+    def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        device = next(self.parameters()).device
+        return temperature * torch.randn(n, self.latent_dim, generator=generator).to(device)
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(self.prior(n, temperature, generator), labels)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.decode(z, labels)
+
+
+class DCGAN(LatentGAN):
     """Generator and discriminator in one module (one ``model.pt``); ``sample`` and ``decode`` use the generator."""
 
     variational = False
@@ -105,17 +124,6 @@ class DCGAN(nn.Module):
         if self.conditional and labels is None:
             raise ValueError("this DCGAN is class-conditional: pass labels (class indices)")
 
-    def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        device = next(self.parameters()).device
-        return temperature * torch.randn(n, self.latent_dim, generator=generator).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.prior(n, temperature, generator), labels)
-
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.decode(z, labels)
 
 
 def _dcgan_init(m: nn.Module) -> None:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .dcgan import LatentGAN
 from .diffaugment import POLICIES, diff_augment
 from .lite0 import TIMM_NAME, _lite0_state
 from .registry import register_model
@@ -136,7 +137,7 @@ class ProjectedDiscriminator(nn.Module):
         return torch.cat([head(f, labels) for head, f in zip(self.heads, self.projector(x))], 1)
 
 
-class ProjectedGAN(nn.Module):
+class ProjectedGAN(LatentGAN):
     """Generator and projected discriminator in one module (one ``model.pt``); the GANTask trains both."""
 
     variational = False
@@ -184,18 +185,6 @@ class ProjectedGAN(nn.Module):
         if self.training and self.augment:
             x = diff_augment(x, POLICIES)
         return self.discriminator(x, labels)
-
-    def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        device = next(self.parameters()).device
-        return temperature * torch.randn(n, self.latent_dim, generator=generator).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.prior(n, temperature, generator), labels)
-
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.decode(z, labels)
 
 
 def _init(m: nn.Module) -> None:

@@ -155,6 +155,16 @@ def _guidance(text: str) -> float:
     return value
 
 
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    """How a diffusion model samples (``generate`` and ``evaluate-generator`` alike); None: the run's own."""
+    p.add_argument("--steps", type=_positive, default=None,
+                   help="ddpm: denoising steps (default: the run's, 50; fewer is faster)")
+    p.add_argument("--guidance", type=_guidance, default=None,
+                   help="ddpm: classifier-free guidance weight (default: the run's; 1 = plain conditional)")
+    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
+                   help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("generate", help="sample images from a generator run (PNGs + grid), reconstruct or "
                                         "interpolate")
@@ -168,12 +178,7 @@ def add_commands(sub) -> None:
     p.add_argument("--interpolate", nargs=2, type=Path, metavar=("A", "B"),
                    help="interpolation strip between two seeds (any generator) or two images (autoencoders)")
     p.add_argument("--frames", type=_frames, default=8, help="images in the interpolation strip (default 8)")
-    p.add_argument("--steps", type=_positive, default=None,
-                   help="ddpm: denoising steps (default: the run's, 50; fewer is faster)")
-    p.add_argument("--guidance", type=_guidance, default=None,
-                   help="ddpm: classifier-free guidance weight (default: the run's; 1 = plain conditional)")
-    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
-                   help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
+    _add_sampler_options(p)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_generate)
 
@@ -185,12 +190,7 @@ def add_commands(sub) -> None:
                         "features the generator trained against (e.g. a cnn run) for an independent judge")
     p.add_argument("--n", type=_positive, default=500, help="generated and real test images (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples judged (default 0)")
-    p.add_argument("--steps", type=_positive, default=None,
-                   help="ddpm: denoising steps of the samples judged (default: the run's)")
-    p.add_argument("--guidance", type=_guidance, default=None,
-                   help="ddpm: classifier-free guidance weight of the samples judged (default: the run's)")
-    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
-                   help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
+    _add_sampler_options(p)
     p.add_argument("--inception", action="store_true", help="also the standard Inception FID (needs a download)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_evaluate_generator)
