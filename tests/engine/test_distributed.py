@@ -165,8 +165,9 @@ def test_torchrun_cli_trains_each_task_once(tmp_path, intel_root):
             "train", "--manifest", str(tmp_path / "prep" / "manifest.csv"), "--img-size", "32", "--epochs", "2",
             "--batch-size", "8", "--workers", "0", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for name, extra in (("cnn", ["--model", "cnn", "--weighted-sampler"]), ("vae", ["--task", "generate",
-                                                                                  "--model", "vae"])):
+    ddpm = ["--task", "generate", "--model", "ddpm", "--width", "8", "--sample-steps", "2", "--eval-samples", "8"]
+    for name, extra in (("cnn", ["--model", "cnn", "--weighted-sampler"]),
+                        ("vae", ["--task", "generate", "--model", "vae"]), ("ddpm", ddpm)):
         out = subprocess.run(base + extra + ["--out", str(tmp_path / name)], capture_output=True, text=True,
                              env=env, timeout=240)
         assert out.returncode == 0, out.stderr[-3000:]
