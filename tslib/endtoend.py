@@ -18,7 +18,8 @@ from torch import Tensor
 
 from .engine.inference import run_batches
 from .tasks.classify.evaluate import load_run
-from .tasks.generate.evaluate import _classifier_inputs, real_images
+from .tasks.generate.evaluate import real_images
+from .tasks.generate.judges import classifier_inputs
 from .tasks.generate.metrics import LITE0_SPACE, agreement, extract, fid_kid, lite0_features
 from .tasks.generate.sampling import load_generator, sample, sample_classes
 from .utils import resolve_device
@@ -49,7 +50,7 @@ def judge_images(images: Tensor, asked: Sequence[str] | None, classifier_run: st
     dev = resolve_device(device)
     classifier, info = load_run(classifier_run, str(dev))
     names = info["classes"]
-    data = [{"image": _classifier_inputs(b, info["preprocessing"])} for b in images.split(64)]
+    data = [{"image": classifier_inputs(b, info["preprocessing"])} for b in images.split(64)]
     probs, _ = run_batches(classifier, data, dev, fn=lambda x: classifier(x).float().softmax(1))
     pred = probs.argmax(1)
     out = {"classes": names, "predicted": [names[int(p)] for p in pred], "probs": probs,

@@ -77,15 +77,10 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), tta: bo
     return runs.merge_metrics(run_dir, {s: split_metrics(model, cfg, s, info["classes"], dev) for s in splits})
 
 
-def _classifier_inputs(images: Tensor, prep: dict) -> Tensor:
-    """[0, 1] images -> the classifier's eval preprocessing (resize, centre crop, normalise)."""
-    return classifier_inputs(images, prep)
-
-
 @torch.no_grad()
 def classify_images(classifier: nn.Module, prep: dict, images: Tensor, device: torch.device) -> Tensor:
     """Predicted class indices of [0, 1] images."""
-    data = [{"image": _classifier_inputs(b, prep)} for b in images.split(64)]
+    data = [{"image": classifier_inputs(b, prep)} for b in images.split(64)]
     probs, _ = run_batches(classifier, data, device, fn=lambda x: classifier(x).float().softmax(1))
     return probs.argmax(1)
 
