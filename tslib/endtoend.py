@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .engine.inference import run_batches
-from .tasks.classify.evaluate import load_run
+from .tasks.classify.trust import load_trusted
 from .tasks.generate.evaluate import real_images
 from .tasks.generate.judges import classifier_inputs
 from .tasks.generate.metrics import LITE0_SPACE, agreement, extract, fid_kid, lite0_features
@@ -48,13 +48,17 @@ def judge_images(images: Tensor, asked: Sequence[str] | None, classifier_run: st
     (``asked_prob``), and ``agreement`` (mean/per class/overall) with its confusion (rows asked), over the classes
     the classifier knows."""
     dev = resolve_device(device)
-    classifier, info = load_run(classifier_run, str(dev))
+    classifier, info = load_trusted(classifier_run, dev)  # calibrated probabilities and the run's OOD threshold
     names = info["classes"]
     data = [{"image": classifier_inputs(b, info["preprocessing"])} for b in images.split(64)]
-    probs, _ = run_batches(classifier, data, dev, fn=lambda x: classifier(x).float().softmax(1))
+    packed, _ = run_batches(classifier, data, dev, fn=lambda x: torch.cat([o.float().reshape(len(x), -1)
+                                                                           for o in classifier(x)], 1))
+    probs, score = packed[:, : len(names)], packed[:, -1]
     pred = probs.argmax(1)
     out = {"classes": names, "predicted": [names[int(p)] for p in pred], "probs": probs,
            "confidence": probs.max(1).values}
+    if classifier.threshold is not None:  # generated images the classifier finds unlike any training photo
+        out["uncertain"] = score < classifier.threshold
     if asked is not None:
         known = [a in names for a in asked]
         idx = torch.tensor([names.index(a) if k else 0 for a, k in zip(asked, known)])

@@ -67,7 +67,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 @contextlib.contextmanager
-def _atomic_target(path: str | Path) -> Iterator[Path]:
+def atomic_target(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it replaces ``path``, on error it is deleted.
 
     The temp file lives in the same folder because ``os.replace`` is only atomic within one
@@ -103,7 +103,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` that never leaves a half-written file behind, even if interrupted (rank 0 only)."""
     if not _writer():
         return
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -115,7 +115,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a text file (config.json, history.csv) atomically (rank 0 only)."""
     if not _writer():
         return
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
@@ -150,7 +150,8 @@ def progress_bar(loader: Iterable, desc: str, enabled: bool = True) -> Iterator:
     Why: tqdm.notebook wrapping a multi-worker DataLoader keeps its iterator alive after the loop; the next
     loader's forked workers then inherit it and fail in its ``__del__`` ("can only test a child process").
     """
-    with tqdm(total=len(loader), desc=desc, leave=False, disable=not enabled, dynamic_ncols=True) as bar:
+    total = len(loader) if hasattr(loader, "__len__") else None  # a generator of batches has no length
+    with tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True) as bar:
         for batch in loader:
             yield batch
             bar.update()

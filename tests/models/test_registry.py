@@ -24,7 +24,8 @@ def toy_generator():
 
 
 def test_names_are_keyed_by_task(toy_generator):
-    assert list_models("classify") == ["cnn", "efficientnet_lite0", "efficientnet_v2_l", "efficientnet_v2_s"]
+    assert list_models("classify") == ["cnn", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                                       "efficientnet_v2_l", "efficientnet_v2_s"]
     generators = list_models("generate")
     assert generators == sorted(generators)
     assert {"ae", "cvae", "dcgan", "projected_gan", "toy_gen", "vae"} <= set(generators)

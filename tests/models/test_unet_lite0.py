@@ -101,7 +101,7 @@ def test_pretrained_encoder_is_the_imagenet_lite0(lite0_package):
 
 
 def test_pretrained_loading_is_strict(lite0_package, tmp_path):
-    from tslib.models.lite0 import package_weights_path
+    from tslib.models.lite import package_weights_path
     from tslib.models.weights import read_state_dict
 
     state = read_state_dict(package_weights_path())

@@ -37,6 +37,8 @@ def test_titles_sit_above_the_panels():
         "confusion": classify.plot_confusion(confusion, ["a", "b"], TAG),
         "history": classify.plot_history(history, TAG),
         "segment confusion": segment.plot_confusion(seg, TAG),
+        "explanations": classify.plot_explanations(np.zeros((2, 32, 32, 3), np.uint8), torch.rand(2, 32, 32),
+                                                   torch.tensor([[0.7, 0.3], [0.4, 0.6]]), ["a", "b"], tag=TAG),
     }
     for name, fig in figures.items():
         assert _overlaps(fig) == [], name

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -119,3 +120,22 @@ def test_upload_handler_reports_bad_bytes():
     # ipywidgets 7 format: dict name -> {"content": bytes}
     legacy = vc._predict_uploads({"x.jpg": {"metadata": {}, "content": b"\xff\xd8junk"}}, model, info)
     assert "error" in legacy[0]
+
+
+def test_plot_explanations_rows_of_image_heat_map_and_top_k():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (2, 24, 24, 3), dtype=np.uint8)
+    heats = torch.rand(2, 24, 24)
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    fig = vc.plot_explanations(images, heats, probs, CLASSES, k=2, labels=[0, 1], tag="PROCEDURAL DATA")
+    assert len(fig.axes) == 6  # image | overlay | top-k, per row
+    bars = fig.axes[2]
+    assert [t.get_text() for t in bars.get_yticklabels()] == ["buildings", "forest"]
+    assert [round(p.get_width(), 2) for p in bars.patches] == [0.7, 0.2]
+    assert fig.axes[4].get_title() == "gradcam: sea" and fig.axes[4].title.get_color() == "firebrick"  # a mistake
+    assert fig.axes[1].title.get_color() == "black"  # right
+    overlay = fig.axes[1].get_images()[0].get_array()
+    assert overlay.shape == (24, 24, 3) and not np.array_equal(overlay, images[0])
+    assert "[PROCEDURAL DATA]" in fig._suptitle.get_text() and "(2 shown)" in fig._suptitle.get_text()
+    empty = vc.plot_explanations(np.zeros((0, 8, 8, 3), np.uint8), torch.zeros(0, 8, 8), torch.zeros(0, 3), CLASSES)
+    assert "(0 shown)" in empty._suptitle.get_text()

@@ -16,6 +16,7 @@ from ..errors import report
 from ..tasks import DEFAULT_TASK
 from .args import Parser, add_config_args, config_from_args
 from .data import add_data_commands
+from .export import add_export_command
 from .results import add_report_command
 
 
@@ -52,16 +53,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: options of ``evaluate`` that only some tasks take (``TaskSpec.evaluate_options``): keyword -> flag
+_EVALUATE_OPTIONS = {"calibrate": "--no-calibrate", "recalibrate": "--recalibrate", "ood": "--ood"}
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..engine import runs
-    from ..tasks import get_task
+    from ..tasks import available_tasks, get_task
 
     spec = get_task(runs.read_run_info(args.run)["task"])
     bad = [s for s in args.split if s not in spec.splits]
     if bad:
         raise ValueError(f"--split {' '.join(bad)}: a {spec.name} run has splits {', '.join(spec.splits)}")
-    metrics = spec.evaluate(args.run, splits=args.split, tta=args.tta or None, device=args.device)
-    wanted = set(args.split) | {f"{s}_tta" for s in args.split}
+    extra = {k: getattr(args, k) for k in _EVALUATE_OPTIONS if hasattr(args, k)}  # only those given
+    for key in extra:
+        if key not in spec.evaluate_options:
+            takes = [t for t in available_tasks() if key in get_task(t).evaluate_options]
+            raise ValueError(f"{_EVALUATE_OPTIONS[key]} applies to {' and '.join(takes)} runs; {args.run} is a "
+                             f"{spec.name} run")
+    metrics = spec.evaluate(args.run, splits=args.split, tta=args.tta or None, device=args.device, **extra)
+    wanted = set(args.split) | {f"{s}_tta" for s in args.split} | ({"ood"} if "ood" in extra else set())
     print(f"metrics written to {Path(args.run) / 'metrics.json'}")
     for line in spec.format_metrics({k: v for k, v in metrics.items() if k in wanted}):
         print(line)
@@ -96,6 +107,7 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     add_data_commands(sub)
     add_report_command(sub)
+    add_export_command(sub)
 
     spec = get_task(task)
     p = sub.add_parser("train", help="train a model (--task " + "|".join(available_tasks()) + "); prints the test "
@@ -112,6 +124,13 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     p.add_argument("--split", nargs="+", default=["test"], help="splits to evaluate (default test)")
     p.add_argument("--tta", action="store_true", help="also evaluate with flip test-time augmentation")
     p.add_argument("--device", default=None, help="default: the run's device setting")
+    # Task-specific options default to SUPPRESS: only those given reach the task (which says if it takes them).
+    p.add_argument("--ood", type=Path, default=argparse.SUPPRESS, metavar="FOLDER",
+                   help="classification: AUROC and false acceptances on a folder of images that are not landscapes")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=argparse.SUPPRESS,
+                   help="classification: raw softmax instead of the fitted temperature")
+    p.add_argument("--recalibrate", action="store_true", default=argparse.SUPPRESS,
+                   help="classification: fit the temperature and OOD thresholds on val again")
     p.set_defaults(func=_cmd_evaluate)
 
     for name in available_tasks():  # each task's own verbs (predict, generate, segment, ...)

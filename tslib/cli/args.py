@@ -102,3 +102,14 @@ def config_from_args(cls: type, args: argparse.Namespace, base: dict | None = No
         flags = ", ".join(f"--{m.replace('_', '-')}" for m in missing)
         raise ValueError(f"train needs {flags} and --out (or --resume RUN)")
     return from_dict(cls, data)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a clear message otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value

@@ -125,6 +125,14 @@ def write_run_info(run_dir: str | Path, task: str, config: Any, model: nn.Module
     return data
 
 
+def update_run_info(run_dir: str | Path, **entries: Any) -> dict:
+    """Set top-level ``entries`` of an existing ``run.json`` (what is fitted after training, such as a classifier's
+    temperature) and return the whole file; every other entry is kept as it was."""
+    info = {**read_run_info(run_dir), **entries}
+    atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2))
+    return info
+
+
 def read_run_info(run_dir: str | Path) -> dict:
     """``run.json`` of a run folder, with one clear error when it is missing or damaged."""
     run_dir = Path(run_dir)

@@ -15,13 +15,13 @@ from . import cnn as _cnn  # noqa: F401
 from . import dcgan as _dcgan  # noqa: F401
 from . import ddpm as _ddpm  # noqa: F401
 from . import efficientnet as _efficientnet  # noqa: F401
-from . import lite0 as _lite0  # noqa: F401
+from . import lite as _lite  # noqa: F401
 from . import projected_gan as _projected_gan  # noqa: F401
 from . import unet as _unet  # noqa: F401
 from . import unet_lite0 as _unet_lite0  # noqa: F401
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier
 from .head import MLPHead
-from .lite0 import LITE0_DATA_CONFIG, load_lite0_imagenet
+from .lite import LITE0_DATA_CONFIG, load_lite0_imagenet, load_lite_imagenet
 from .registry import (
     TASKS,
     build_from_spec,
@@ -46,6 +46,7 @@ __all__ = [
     "create_model",
     "list_models",
     "load_lite0_imagenet",
+    "load_lite_imagenet",
     "make_data_config",
     "model_task",
     "register_classifier",

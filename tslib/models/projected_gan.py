@@ -23,7 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .dcgan import LatentGAN
 from .diffaugment import POLICIES, diff_augment
-from .lite0 import TIMM_NAME, _lite0_state
+from .lite import TIMM_NAME, lite_state
 from .registry import register_model
 from .shapes import center_crop, round_up
 from .weights import load_backbone_state
@@ -77,7 +77,7 @@ class FeatureProjector(nn.Module):
         self.backbone = timm.create_model(TIMM_NAME, features_only=True, out_indices=FEATURE_INDICES,
                                           pretrained=False)
         if pretrained:
-            load_backbone_state(self.backbone, _lite0_state(self.backbone, weights_path),
+            load_backbone_state(self.backbone, lite_state(self.backbone, weights_path),
                                 ignore_prefixes=_HEAD_PREFIXES, source="Lite0 ImageNet weights")
         enc = self.backbone.feature_info.channels()
         self.ccm = nn.ModuleList([nn.Conv2d(c, o, 1) for c, o in zip(enc, channels)])

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .lite0 import TIMM_NAME, _lite0_state
+from .lite import TIMM_NAME, lite_state
 from .registry import register_model
 from .shapes import center_crop, pad_to_stride
 from .unet import DoubleConv
@@ -47,7 +47,7 @@ class UNetLite0(nn.Module):
                                          pretrained=False, in_chans=in_channels)
         if pretrained:
             # Strict: every encoder key must come from the file (the classifier head is all that is dropped).
-            load_backbone_state(self.encoder, _lite0_state(self.encoder, weights_path),
+            load_backbone_state(self.encoder, lite_state(self.encoder, weights_path),
                                 ignore_prefixes=_HEAD_PREFIXES, source="Lite0 ImageNet weights")
         # timm keeps (and runs) all 7 block stages whatever out_indices says; drop the ones past the deepest
         # feature used, else they cost time and their parameters never get a gradient (DDP would complain).

@@ -8,6 +8,7 @@ and the report only go through ``SPEC``, so a new task adds a folder here and no
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,21 +40,28 @@ class TaskSpec:
     plot_curves: Callable[..., Any] | None = None
     #: data_tag(config dict) -> (short label of the data a run was trained on, figure tag or None)
     data_tag: Callable[[dict], tuple[str, str | None]] | None = None
+    #: export(run_dir) -> tslib.export.Exportable: the module, example inputs and preprocessing ``export`` writes
+    #: (None: the task's runs cannot be exported)
+    export: Callable[..., Any] | None = None
     splits: tuple[str, ...] = ("train", "val", "test")
+    #: the optional ``evaluate`` keywords (CLI options of the shared ``evaluate`` verb) this task accepts
+    evaluate_options: tuple[str, ...] = ()
     extras: dict = field(default_factory=dict)
 
     @classmethod
-    def of_package(cls, package: str, name: str, help: str, config_cls: type, train_fn: str) -> TaskSpec:
+    def of_package(cls, package: str, name: str, help: str, config_cls: type, train_fn: str, **fields: Any) -> TaskSpec:
         """The spec of a task package laid out by convention: ``train.<train_fn>``, ``evaluate.evaluate_run``,
-        ``cli.format_metrics``, ``cli.add_commands`` and ``report.sections/plot_curves/data_tag``, each imported on
-        first use."""
+        ``cli.format_metrics``, ``cli.add_commands``, ``report.sections/plot_curves/data_tag`` and, for a task with
+        an ``export`` module, ``export.exportable``; each imported on first use. ``fields`` sets the others."""
+        if importlib.util.find_spec(f"{package}.export") is not None:  # finds the file, imports nothing
+            fields.setdefault("export", lazy(f"{package}.export", "exportable"))
         return cls(name=name, help=help, config_cls=config_cls, train=lazy(f"{package}.train", train_fn),
                    evaluate=lazy(f"{package}.evaluate", "evaluate_run"),
                    format_metrics=lazy(f"{package}.cli", "format_metrics"),
                    add_commands=lazy(f"{package}.cli", "add_commands"),
                    report_sections=lazy(f"{package}.report", "sections"),
                    plot_curves=lazy(f"{package}.report", "plot_curves"),
-                   data_tag=lazy(f"{package}.report", "data_tag"))
+                   data_tag=lazy(f"{package}.report", "data_tag"), **fields)
 
 
 def lazy(module: str, name: str) -> Callable[..., Any]:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 from matplotlib.ticker import MaxNLocator
 
 from ..data.datasets import LandscapeDataset
@@ -20,9 +21,10 @@ from ..data.loaders import make_loader
 from ..engine.runs import find_run_root, phase_dirs
 from ..tasks.classify.config import ClassifyConfig
 from ..tasks.classify.data import split_dataset
-from ..tasks.classify.evaluate import load_run
-from ..tasks.classify.metrics import predict_probs
+from ..tasks.classify.evaluate import trusted_outputs
+from ..tasks.classify.explain import explain_inputs, most_confident_mistakes, overlay
 from ..tasks.classify.prediction import predict_images
+from ..tasks.classify.trust import load_trusted
 from .common import image_grid as _image_grid
 from .common import title as _title
 
@@ -104,18 +106,24 @@ def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None 
     return fig
 
 
+def _split_probs(run_dir: str | Path, split: str, device: str, tta: bool = False):
+    """(model, run info, dataset, calibrated probabilities, labels) of a run on one manifest split."""
+    trusted, info = load_trusted(run_dir, device)
+    cfg = ClassifyConfig.from_run(run_dir)
+    ds = split_dataset(cfg, split, info["preprocessing"], info["classes"])
+    loader = make_loader(ds, cfg.train.batch_size, num_workers=cfg.train.num_workers)
+    probs, _, _, labels = trusted_outputs(trusted, loader, trusted.temperature.device, tta)
+    return trusted.model, info, ds, probs, labels
+
+
 def misclassified(run_dir: str | Path, split: str = "test", n: int = 12, tta: bool = False,
                   device: str = "auto") -> list[dict]:
     """The ``n`` most confident wrong predictions of a run on a manifest split: ``{"path", "true", "pred",
     "prob", "true_prob"}``."""
-    model, info = load_run(run_dir, device)
-    cfg = ClassifyConfig.from_run(run_dir)
-    ds = split_dataset(cfg, split, info["preprocessing"], info["classes"])
-    loader = make_loader(ds, cfg.train.batch_size, num_workers=cfg.train.num_workers)
-    probs, labels = predict_probs(model, loader, next(model.parameters()).device, tta=tta)
+    _, info, ds, probs, labels = _split_probs(run_dir, split, device, tta)
     conf, pred = probs.max(1)
     pred, y = pred.tolist(), labels.tolist()
-    wrong = [i for i in conf.argsort(descending=True).tolist() if pred[i] != y[i] and y[i] >= 0][:n]
+    wrong = most_confident_mistakes(probs, labels, n).tolist()
     return [{"path": str(ds.path(i)), "true": info["classes"][y[i]], "pred": info["classes"][pred[i]],
              "prob": float(conf[i]), "true_prob": float(probs[i, y[i]])} for i in wrong]
 
@@ -128,6 +136,58 @@ def plot_misclassified(mistakes: Sequence[dict], tag: str | None = None, cols: i
 
     return _image_grid(list(mistakes), min(cols, max(1, len(mistakes))), draw, tag,
                        f"Most confident mistakes ({len(mistakes)} shown)")
+
+
+def explain_mistakes(run_dir: str | Path, split: str = "test", n: int = 6, method: str = "gradcam",
+                     device: str = "auto") -> dict:
+    """The ``n`` most confident wrong predictions of a run on a manifest split with their CAM heat maps for the
+    predicted class: :func:`plot_explanations`'s arguments (``images``, ``heats``, ``probs``, ``classes``,
+    ``labels``, ``captions``)."""
+    model, info, ds, probs, labels = _split_probs(run_dir, split, device)
+    idx = most_confident_mistakes(probs, labels, n).tolist()
+    size = info["preprocessing"]["size"]
+    x = torch.stack([ds[i]["image"] for i in idx]) if idx else torch.zeros(0, 3, size, size)
+    return {**explain_inputs(model, x, info, method=method), "labels": labels[idx].tolist(),
+            "captions": [Path(ds.path(i)).name for i in idx]}
+
+
+def plot_explanations(images, heats, probs, classes: Sequence[str], k: int = 3, labels: Sequence[int] | None = None,
+                      captions: Sequence[str] | None = None, tag: str | None = None, method: str = "gradcam",
+                      title: str = "Where the model looked"):
+    """One row per image: the image as the model saw it | its heat map for the predicted class | the top-``k``
+    classes. ``images``: uint8 ``[N, H, W, 3]``; ``heats``: ``[N, H, W]`` in [0, 1]; ``probs``: ``[N, C]``;
+    ``labels`` (true class indices) colour the true class green and a wrong prediction red."""
+    probs = torch.as_tensor(probs, dtype=torch.float32)
+    n, k = len(images), min(k, len(classes))
+    fig, axes = plt.subplots(max(n, 1), 3, figsize=(9, 2.6 * max(n, 1)), squeeze=False, layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    for ax in axes[:, :2].flat:
+        ax.axis("off")
+    if n == 0:
+        axes[0, 2].axis("off")
+        axes[0, 0].text(0.5, 0.5, "nothing to show", ha="center", fontsize=12)
+    for row, (image, heat, p) in enumerate(zip(images, heats, probs)):
+        image = np.asarray(image)
+        top = p.topk(k)
+        pred, true = int(top.indices[0]), None if labels is None else int(labels[row])
+        axes[row, 0].imshow(image)
+        axes[row, 0].set_title(captions[row] if captions else (f"true {classes[true]}" if true is not None else ""),
+                               fontsize=9)
+        axes[row, 1].imshow(overlay(image, heat))
+        axes[row, 1].set_title(f"{method}: {classes[pred]}", fontsize=9,
+                               color="firebrick" if true is not None and true != pred else "black")
+        ax = axes[row, 2]
+        names = [classes[int(i)] for i in top.indices]
+        colours = ["seagreen" if int(i) == true else ("firebrick" if j == 0 and true is not None else "steelblue")
+                   for j, i in enumerate(top.indices)]
+        ax.barh(range(k), top.values.numpy(), color=colours)
+        ax.set(yticks=range(k), yticklabels=names, xlim=(0, 1), xlabel="probability")
+        ax.invert_yaxis()
+        for j, v in enumerate(top.values.tolist()):
+            ax.text(min(v, 0.75) + 0.02, j, f"{v:.0%}", va="center", fontsize=8)
+        ax.set_title(f"top {k}" + (f" (true: {classes[true]})" if true is not None else ""), fontsize=9)
+    _title(fig, f"{title} ({n} shown)", tag)
+    return fig
 
 
 def results_table(rows: Sequence[dict], tag: str | None = None) -> pd.DataFrame:
@@ -165,13 +225,16 @@ def new_images(manifest_dir: str | Path, n: int = 8) -> tuple[list[Path], str]:
 
 
 def plot_predictions(preds: Sequence[dict], tag: str | None = None, cols: int = 4, title: str = "Predictions"):
-    """Grid of ``predict`` results: each image with its predicted class and probability (or its error)."""
+    """Grid of ``predict`` results: each image with its predicted class and (calibrated) probability, in orange with
+    "uncertain" when the run's OOD score rejects it (or its error)."""
     def draw(p: dict, ax) -> None:
         if "error" in p:
             ax.text(0, 0.5, f"{Path(p['path']).name}\n{p['error'][:60]}", fontsize=8, wrap=True, color="firebrick")
             return
         ax.imshow(load_rgb(p["path"]))
-        ax.set_title(f"{p['class']} ({p['prob']:.0%})\n{Path(p['path']).name}", fontsize=9)
+        unsure = p.get("uncertain")  # below the run's OOD threshold: unlike the training photos
+        ax.set_title(f"{'uncertain: ' if unsure else ''}{p['class']} ({p['prob']:.0%})\n{Path(p['path']).name}",
+                     fontsize=9, color="darkorange" if unsure else "black")
 
     return _image_grid(list(preds), min(cols, max(1, len(preds))), draw, tag, title)
 
@@ -188,7 +251,7 @@ def _predict_uploads(value: Any, model, info: dict, top_k: int = 3) -> list[dict
             out.append({"name": name, "error": str(e).removeprefix(f"{name}: ")})
             continue
         pred = predict_images(model, [image], info["preprocessing"], info["classes"], top_k=top_k)[0]
-        out.append({"name": name, "image": image, "top": pred["top"]})
+        out.append({"name": name, "image": image, "top": pred["top"], "uncertain": pred.get("uncertain", False)})
     return out
 
 
@@ -197,7 +260,7 @@ def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
     import ipywidgets as widgets
     from IPython.display import display
 
-    model, info = load_run(run_dir, device)
+    model, info = load_trusted(run_dir, device)  # calibrated probabilities, and "uncertain" for non-landscapes
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
     out = widgets.Output()
 
@@ -210,7 +273,8 @@ def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
                     continue
                 r["image"].thumbnail((160, 160))
                 display(r["image"])
-                print(r["name"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]))
+                unsure = " (uncertain: this does not look like a landscape photo)" if r["uncertain"] else ""
+                print(r["name"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]) + unsure)
 
     upload.observe(on_upload, names="value")
     note = widgets.HTML(f"Classify your own landscape photos with <code>{html.escape(str(run_dir))}</code>:")

@@ -15,7 +15,12 @@ _LAZY = {
     "classification_metrics": "metrics",
     "collect_images": "prediction",
     "evaluate_loader": "metrics",
+    "evaluate_ood": "evaluate",
     "evaluate_run": "evaluate",
+    "fit_trust": "trust",
+    "load_trusted": "trust",
+    "TrustedClassifier": "trust",
+    "explain": "explain",
     "extract_features": "features",
     "link_cache": "features",
     "load_run": "evaluate",
@@ -25,6 +30,7 @@ _LAZY = {
     "preprocessing": "data",
     "softmax_probs": "metrics",
     "train_classifier": "train",
+    "write_explanations": "explain",
 }
 
 __all__ = ["SPEC", "ClassifyConfig", *_LAZY]
@@ -32,4 +38,5 @@ __all__ = ["SPEC", "ClassifyConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec.of_package(__name__, "classify", "landscape classification (7 classes)", ClassifyConfig, train_fn="train_classifier")
+SPEC = TaskSpec.of_package(__name__, "classify", "landscape classification (7 classes)", ClassifyConfig,
+                           train_fn="train_classifier", evaluate_options=("calibrate", "recalibrate", "ood"))

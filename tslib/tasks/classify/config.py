@@ -34,6 +34,12 @@ class ClassifyConfig:
     decode_cache: bool = setting(False, "decode every image once and keep it in memory at the input scale "
                                         "(faster epochs; ~1.6 GB per 20,000 images at 150 px)", runtime=True)
     tta: bool = setting(False, "also evaluate with flip test-time augmentation", runtime=True)
+    calibrate: bool = setting(True, "fit a temperature on val after training (--no-calibrate: raw softmax)",
+                              runtime=True)
+    ood_score: str = setting("knn", "what marks a photo uncertain: msp | energy | knn | mahalanobis",
+                             choices=("msp", "energy", "knn", "mahalanobis"), runtime=True)
+    false_rejection: float = setting(0.05, "share of val photos the uncertainty threshold may reject",
+                                     min=0.0, max=0.5, runtime=True)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:

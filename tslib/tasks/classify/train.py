@@ -1,4 +1,4 @@
-"""Landscape classification end to end: data, model, (cached-feature) training, fine-tuning, export.
+"""Landscape classification end to end: data, model, (cached-feature) training, fine-tuning, calibration, export.
 
 ``train_classifier`` writes a run folder (:mod:`tslib.engine.runs`): ``run.json``, the engine's files, ``model.pt``
 and ``metrics.json`` (``{"val": {...}, "test": {...}}``).
@@ -18,7 +18,7 @@ from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
 from .config import ClassifyConfig
 from .data import preprocessing, run_datasets, run_loader
-from .evaluate import evaluate_run
+from .evaluate import evaluate_run, fit_run_trust
 from .features import cache_key, cached_features
 from .task import ClassificationTask
 
@@ -45,7 +45,9 @@ def _train_head_on_cache(model, cfg: ClassifyConfig, prep, data, device, run_dir
     val_f = cached_features(run_dir / "features" / f"val-{key}.pt", model.backbone,
                             lambda _: run_loader(data["val"], cfg, device, train=False), 1, device, cfg.train.progress)
     # Feature tensors are indexed in memory: worker processes would only add start-up time each epoch.
-    return fit(model.head, ClassificationTask(cfg.label_smoothing), run_loader(train_f, cfg, device, True, workers=0),
+    n = len(clean)  # rows [0, n) are view 0, the clean one: what the OOD scores compare new photos with
+    clean_f = (train_f.features[:n], train_f.labels[:n])
+    return clean_f, fit(model.head, ClassificationTask(cfg.label_smoothing), run_loader(train_f, cfg, device, True, workers=0),
                run_loader(val_f, cfg, device, False, workers=0), run_dir=run_dir, **fit_kw)
 
 
@@ -74,8 +76,9 @@ def train_classifier(
     fit_kw = dict(config=head_cfg, callbacks=callbacks, resume=resume, meta={"classes": classes},
                   extra_config={"classify": runs.to_dict(cfg)})
     task = ClassificationTask(cfg.label_smoothing)
+    clean_features = None
     if cfg.use_cache:
-        result = _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw)
+        clean_features, result = _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw)
         runs.require_completed(result, run_dir)
         model.head.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
     else:
@@ -99,4 +102,7 @@ def train_classifier(
         model.load_state_dict(load_checkpoint(ft_dir / "best.pt")["model"])
 
     runs.save_model(run_dir, model, classes=classes, preprocessing=prep)
+    # Temperature and OOD thresholds on val; fine-tuning changed the backbone, so its cached features are stale.
+    fit_run_trust(run_dir, model, cfg, {"preprocessing": prep, "classes": classes}, device, data,
+                  train_features=None if finetune else clean_features)
     return evaluate_run(run_dir, splits=[s for s in ("val", "test") if s in data], model=model, tta=cfg.tta)

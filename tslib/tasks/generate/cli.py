@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ...cli.args import positive_int
+
 
 def format_metrics(metrics: dict) -> list[str]:
     """One line per split; the headline (reconstruction MSE, or FID) last."""
@@ -119,11 +121,7 @@ def _cmd_evaluate_generator(args: argparse.Namespace) -> int:
 MAX_SAMPLES = 10_000  # PNGs written per command; more is a loop over --seed
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+_positive = positive_int
 
 
 def _samples(text: str) -> int:
