@@ -25,7 +25,7 @@ import json, sys, time
 import numpy as np, torch
 from PIL import Image
 from tslib.models import create_model
-from tslib.tasks.segment.sliding import segment_file
+from tslib.tasks.segment.maps import segment_file
 from tslib.data.landcover import CLASSES, PALETTE
 size, window, device, width, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 # sys.argv[6]: the image (a striped TIFF is read band by band; a PNG is decoded whole)

@@ -167,7 +167,7 @@ def _resolved(entry: dict, folder: Path) -> dict:
 
 def segment_maps(paths: Sequence[Path], tag: str | None) -> list[str]:
     """Up to MAX_MAPS whole images of each ``segment.json`` (image, classes, overlay), shrunk to 400 px."""
-    from .viz.segment import plot_map
+    from .viz.maps import plot_map
 
     def one(path: Path) -> str:
         entries = read_json(path)

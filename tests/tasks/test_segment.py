@@ -134,3 +134,43 @@ def test_landcover_tiles_deleted_after_prepare(aerial, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
     assert main(["prepare-landcover", "--root", str(root), "--quiet"]) == 0
     assert (root / "output" / f"{name}_m.png").is_file()
+
+
+def test_own_index_masks_named_by_classes_and_every_split_checked_before_training(tmp_path, capsys):
+    """--classes names index masks everywhere (run.json, metrics, segment maps' legends); a mask of the wrong size
+    or with a value that is no class, in any split, is one line before the first epoch, and no run is left."""
+    from tslib.data.manifest import hash_split
+
+    images, masks, _ = _folder(tmp_path / "own", n=14, palette=False)
+    base = ["train", "--task", "segment", "--images", str(images), "--masks", str(masks), "--epochs", "1",
+            "--img-size", "32", "--depth", "2", "--width", "4", "--workers", "0", "--no-progress"]
+    assert main([*base, "--classes", "bare:#101010,house:#ff0000", "--out", str(tmp_path / "named")]) == 0
+    info = json.loads((tmp_path / "named" / "run.json").read_text())
+    assert info["classes"] == ["bare", "house"] and info["colours"] == [[16, 16, 16], [255, 0, 0]]
+    metrics = json.loads((tmp_path / "named" / "metrics.json").read_text())
+    assert set(metrics["test"]["per_class_iou"]) == {"bare", "house"}
+    capsys.readouterr()
+    assert main(["segment", "--run", str(tmp_path / "named"), str(next(images.iterdir())), "--out",
+                 str(tmp_path / "maps")]) == 0
+    assert "bare" in capsys.readouterr().out
+    # Bad masks of the val and test splits are found before training, not after the first epoch.
+    stems = sorted(p.stem for p in images.iterdir())
+    val = next(s for s in stems if hash_split(s, 0) == "val")
+    test = next(s for s in stems if hash_split(s, 0) == "test")
+    for stem, mask, needle in ((val, np.zeros((10, 10), np.uint8), "mask is 10x10, image is 48x40 (val split)"),
+                               (test, np.full((40, 48), 2, np.uint8), "values [2] are not classes (0..1)")):
+        good = (masks / f"{stem}.png").read_bytes()
+        Image.fromarray(mask).save(masks / f"{stem}.png")
+        out = tmp_path / f"bad_{stem}"
+        assert main([*base, "--classes", "bare,house", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err and f"{stem}.png" in err, err
+        assert not (out / "last.pt").exists() and not (out / "history.csv").exists()
+        (masks / f"{stem}.png").write_bytes(good)
+    for argv, needle in (([*base, "--classes", "a,a"], "distinct"), ([*base, "--classes", "a:#ff0000,b"],
+                                                                      "every class"),
+                         (["train", "--task", "segment", "--landcover", str(tmp_path), "--classes", "a,b"],
+                          "already name")):
+        assert main([*argv, "--out", str(tmp_path / "x")]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err

@@ -14,8 +14,6 @@ from PIL import Image
 from torch import nn
 
 from tslib.cli import main
-from tslib.data.aerial import write_aerial
-from tslib.data.landcover import prepare_landcover
 from tslib.data.pngstream import PngWriter
 from tslib.models import create_model
 from tslib.tasks.segment import SegmentationDataset
@@ -150,17 +148,6 @@ def test_large_images_are_cut_into_tiles_each_pixel_once(tmp_path):
     assert total == 8 * 150 * 230  # padding is ignored, and no pixel is counted twice
 
 
-@pytest.fixture(scope="module")
-def seg_run(tmp_path_factory):
-    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1280, seed=2)
-    prepare_landcover(root, progress=False)
-    run = tmp_path_factory.mktemp("runs") / "unet"
-    assert main(["train", "--task", "segment", "--landcover", str(root), "--epochs", "1", "--img-size", "64",
-                 "--depth", "2", "--width", "4", "--workers", "0", "--no-progress", "--limit-tiles", "4",
-                 "--out", str(run)]) == 0
-    return root, run
-
-
 def test_segment_command_writes_maps(seg_run, tmp_path, capsys):
     root, run = seg_run
     image = sorted((root / "images").glob("*.tif"))[0]
@@ -267,7 +254,7 @@ def test_segment_interrupted_leaves_no_partial_maps(seg_run, tmp_path):
 
 def test_interrupt_while_the_map_files_are_opened(tmp_path, monkeypatch):
     """The race CI found: a signal between opening the first and the last map file left .part files."""
-    import tslib.tasks.segment.sliding as sliding
+    import tslib.tasks.segment.maps as maps
     from tslib.data.pngstream import PngWriter
 
     opened = []
@@ -280,10 +267,10 @@ def test_interrupt_while_the_map_files_are_opened(tmp_path, monkeypatch):
             super().__init__(path, *args, **kwargs)
             opened.append(path)
 
-    monkeypatch.setattr(sliding, "PngWriter", Cut)
+    monkeypatch.setattr(maps, "PngWriter", Cut)
     model = create_model("unet", task="segment", num_classes=3, depth=2, width=4).eval()
     Image.fromarray(_image(64, 80)).save(tmp_path / "a.png")
     with pytest.raises(KeyboardInterrupt):
-        sliding.segment_file(model, tmp_path / "a.png", tmp_path / "maps", ["a", "b", "c"],
+        maps.segment_file(model, tmp_path / "a.png", tmp_path / "maps", ["a", "b", "c"],
                              np.zeros((3, 3), np.uint8))
     assert opened and not list((tmp_path / "maps").iterdir())

@@ -46,6 +46,22 @@ def parse_palette(spec: dict | str | Path) -> tuple[list[str], np.ndarray]:
     return list(spec), arr
 
 
+def parse_class_names(text: str) -> tuple[list[str], np.ndarray | None]:
+    """``"building,land,road"`` or ``"building:#d62728,land:#98df8a,..."`` -> (names in index order, colours
+    [C, 3] uint8 or None). Colours are all given or none; names are unique and not empty."""
+    items = [t.strip() for t in text.split(",")]
+    names = [t.split(":", 1)[0].strip() for t in items]
+    if not all(names) or len(set(names)) < len(names):
+        raise ValueError(f"--classes needs distinct, non-empty names in index order, e.g. building,land,road; "
+                         f"got {text!r}")
+    coloured = [":" in t for t in items]
+    if any(coloured) and not all(coloured):
+        raise ValueError(f"--classes: give a colour for every class (name:#RRGGBB) or for none; got {text!r}")
+    if not any(coloured):
+        return names, None
+    return parse_palette({n: t.split(":", 1)[1].strip() for n, t in zip(names, items)})
+
+
 def decode_mask(rgb: np.ndarray, palette: np.ndarray, name: str = "mask", ignore_index: int | None = None,
                 ignore_colour: Sequence[int] | None = None) -> np.ndarray:
     """[H, W, 3] colour mask -> [H, W] class indices; ``ignore_colour`` pixels become ``ignore_index``."""

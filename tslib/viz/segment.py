@@ -1,5 +1,6 @@
 """What the segmentation notebook shows: class shares, tiles with their masks in the class palette, training
-curves, a per-class IoU table beside the study's pixel accuracy, predictions beside ground truth, whole maps."""
+curves, a per-class IoU table beside the study's pixel accuracy, predictions beside ground truth (whole maps:
+:mod:`tslib.viz.maps`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pandas as pd
 import torch
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .common import title as _title
@@ -169,25 +169,3 @@ def predict_samples(model, dataset, indices: Sequence[int], device: str = "cpu")
     """Class-index predictions for ``dataset[i]`` (whole tiles)."""
     model.eval().to(device)
     return [model(dataset[int(i)]["image"][None].to(device)).argmax(1)[0].cpu().numpy() for i in indices]
-
-
-def plot_map(result: dict, tag: str | None = None, max_side: int = 1200):
-    """A whole image segmented by ``tslib segment``/``segment_file``: image, class colours and overlay, shrunk to
-    ``max_side`` pixels for display, with the class shares in the legend."""
-    info = result["files"]
-    panels = [("image", result["image"]), ("classes", info["colour"]), ("overlay", info["overlay"])]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), layout="constrained")
-    for ax, (name, path) in zip(axes, panels):
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((max_side, max_side), Image.Resampling.NEAREST if name != "image" else
-                         Image.Resampling.BILINEAR)
-            ax.imshow(np.asarray(im))
-        ax.set_title(name, fontsize=10)
-        ax.axis("off")
-    colours = result.get("colours")
-    if colours is not None:
-        labels = [f"{c} {s:.1%}" for c, s in result["class_share"].items()]
-        legend(axes[1], labels, colours, loc="upper left", bbox_to_anchor=(0, -0.02), ncol=3, fontsize=8)
-    _title(fig, f"{Path(result['image']).name}: {result['width']}x{result['height']} px segmented", tag)
-    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import check_task_config, from_dict, setting
+from ...data.masks import parse_class_names
 from ...engine.config import TrainConfig
 
 
@@ -17,6 +18,8 @@ class SegmentConfig:
     images: str | None = setting(None, "your own data: a folder of images ...")
     masks: str | None = setting(None, "... and a folder of masks matched by file stem")
     palette: str | None = setting(None, "JSON palette for colour-coded masks ({class: '#RRGGBB'}, order = index)")
+    classes: str | None = setting(None, "your own index masks: class names in index order, e.g. "
+                                        "building,land,road (optionally name:#RRGGBB each)")
     ignore_index: int | None = setting(None, "mask value to ignore in loss and metrics (e.g. 255)", min=0, max=255)
     model: str = setting("unet", "segmenter (tslib.models.list_models('segment'))")
     img_size: int = setting(256, "training crop in pixels (at native scale; evaluation sees whole tiles)", min=32,
@@ -38,6 +41,11 @@ class SegmentConfig:
             raise ValueError("give --landcover DIR, or --images DIR with --masks DIR (one data source)")
         if (self.images is None) != (self.masks is None):
             raise ValueError("--images and --masks go together")
+        if self.classes is not None:
+            if self.landcover or self.palette:
+                raise ValueError("--classes names the values of your own index masks; Landcover.ai and --palette "
+                                 "already name their classes")
+            parse_class_names(self.classes)  # a malformed list is refused before anything is read
 
     @classmethod
     def from_dict(cls, data: dict) -> SegmentConfig:

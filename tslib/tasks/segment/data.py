@@ -188,11 +188,26 @@ class SegmentationDataset(Dataset):
         return {"image": sample["image"].as_subclass(torch.Tensor),
                 "mask": sample["mask"].as_subclass(torch.Tensor).long(), "path": str(self.items[index][0])}
 
+    def checked_mask(self, image_path: Path, mask_path: Path) -> np.ndarray:
+        """The class indices of one pair, checked against the classes and the image's size (read from its header
+        alone: nothing is decoded but the mask)."""
+        mask = load_mask(mask_path, len(self.classes), self.palette, self.ignore_index)
+        try:
+            with Image.open(image_path) as im:
+                w, h = im.size
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ImageReadError(f"{image_path}: not a readable image ({e})") from e
+        if mask.shape != (h, w):
+            raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {w}x{h} "
+                             f"({self.split} split)")
+        return mask
+
     def class_pixels(self) -> np.ndarray:
-        """Pixels per class over the split (reads every mask: also validates them up front)."""
+        """Pixels per class over the split (reads every mask: also validates them, and the images' sizes, up
+        front, so a bad file of any split is found before the first epoch, not after it)."""
         counts = np.zeros(len(self.classes), np.int64)
         for image_path, mask_path in self.pairs:
-            m = self.read_pair(image_path, mask_path)[1]
+            m = self.checked_mask(image_path, mask_path)
             m = m[m != self.ignore_index] if self.ignore_index is not None else m
             counts += np.bincount(m.ravel(), minlength=len(self.classes))[: len(self.classes)]
         return counts
@@ -222,7 +237,7 @@ def infer_classes(ds: SegmentationDataset) -> list[str]:
     ds.classes = [str(c) for c in range(256)]  # accept any 8-bit value while scanning
     top = 0
     for image_path, mask_path in ds.pairs:
-        m = ds.read_pair(image_path, mask_path)[1]
+        m = ds.checked_mask(image_path, mask_path)
         valid = m[m != ds.ignore_index] if ds.ignore_index is not None else m
         top = max(top, int(valid.max()) if valid.size else 0)
     ds._cache = (None, None)

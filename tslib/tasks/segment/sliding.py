@@ -3,27 +3,22 @@ Gaussian weight (centres count most, so tile seams do not show), produced as ban
 
 Only one band of windows is in memory at a time: the running sums cover ``window`` rows, and rows that no later
 window touches are handed on (to :class:`~tslib.data.pngstream.PngWriter` in :func:`segment_file`) and dropped.
-A striped or tiled TIFF (orthophotos) is read band by band too (:mod:`tslib.data.bigimage`), so memory stays flat
-however large the image; other formats are decoded once as uint8 (3 bytes a pixel).
+The image is any [H, W, 3] uint8 array-like read top to bottom: an orthophoto opened by
+:func:`tslib.data.georaster.open_raster` decodes only the rows asked for, so memory stays flat however large it is
+(:mod:`.maps` turns files into map files).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...data.bigimage import open_rows
-from ...data.pngstream import PngWriter
 from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...engine.inference import flip_tta
 from ...engine.precision import autocast
-from ...errors import check_out_dir
-from ...utils import atomic_write_text
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -48,7 +43,7 @@ def gaussian_weight(h: int, w: int, sigma: float = 0.125) -> Tensor:
 @torch.no_grad()
 def iter_bands(model: nn.Module, image, **kwargs) -> Iterator[tuple[int, Tensor]]:
     """``(top, logits)`` for consecutive bands of rows of ``image`` (uint8 [H, W, 3], an array or a band reader
-    such as :class:`~tslib.data.bigimage.TiffRows`, read top to bottom): ``logits`` is the blended
+    such as :class:`~tslib.data.georaster.RasterRows`, read top to bottom): ``logits`` is the blended
     fp32 [C, h, W] of rows ``top..top+h`` (on the CPU); bands come in order and cover every row once. Options:
     ``window=512, overlap=0.25, batch_size=4, tta=False, device="cpu", margin=8``; each window is mirrored
     ``margin`` pixels outwards before the forward pass (and cropped back), so the image's own border rows are not
@@ -165,67 +160,3 @@ class _WindowRow:
 def segment_array(model: nn.Module, image: np.ndarray, **kwargs) -> np.ndarray:
     """Class indices [H, W] (uint8) of a whole in-memory image (see :func:`iter_bands` for the options)."""
     return np.concatenate([labels for _, labels in iter_class_bands(model, image, **kwargs)])
-
-
-def colourize(classes: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """[H, W] class indices -> [H, W, 3] palette colours (values past the palette are black)."""
-    table = np.zeros((256, 3), np.uint8)
-    table[: len(colours)] = np.asarray(colours, np.uint8)
-    return table[classes]
-
-
-def segment_file(model: nn.Module, image_path: str | Path, out_dir: str | Path, classes: Sequence[str],
-                 colours: np.ndarray, alpha: float = 0.45, **kwargs) -> dict:
-    """Segment one image file into ``out_dir``: ``<stem>_classes.png`` (class indices), ``<stem>_colour.png``
-    (the palette) and ``<stem>_overlay.png`` (palette over the image); returns sizes, paths and class shares."""
-    image_path, out_dir = Path(image_path), Path(out_dir)
-    if not image_path.is_file():
-        raise FileNotFoundError(f"{image_path}: no such image")
-    image = open_rows(image_path)  # a striped/tiled TIFF is decoded band by band, other formats whole
-    try:
-        return _segment_into(model, image, image_path, out_dir, classes, colours, alpha, **kwargs)
-    finally:
-        if hasattr(image, "close"):
-            image.close()
-
-
-def _segment_into(model: nn.Module, image, image_path: Path, out_dir: Path, classes: Sequence[str],
-                  colours: np.ndarray, alpha: float, **kwargs) -> dict:
-    import cv2
-
-    check_out_dir(out_dir).mkdir(parents=True, exist_ok=True)
-    height, width = image.shape[:2]
-    stem = image_path.stem
-    paths = {k: out_dir / f"{stem}_{k}.png" for k in ("classes", "colour", "overlay")}
-    writers: dict[str, PngWriter] = {}
-    counts = np.zeros(256, np.int64)
-    try:  # from the first file opened: an interruption anywhere leaves no .part file behind
-        for key, channels in (("classes", 1), ("colour", 3), ("overlay", 3)):
-            writers[key] = PngWriter(paths[key], width, height, channels)
-        for top, labels in iter_class_bands(model, image, **kwargs):
-            colour = colourize(labels, colours)
-            rows = np.ascontiguousarray(image[top:top + len(labels)])
-            writers["classes"].write(labels)
-            writers["colour"].write(colour)
-            # uint8 in, uint8 out (rounded, saturated): no float copies of the band
-            writers["overlay"].write(cv2.addWeighted(rows, 1 - alpha, colour, alpha, 0.0))
-            counts += np.bincount(labels.ravel(), minlength=256)
-        for w in writers.values():
-            w.close()  # each renames its finished file into place
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        for path in paths.values():  # a writer cut off inside its constructor has no object to abort
-            Path(f"{path}.part").unlink(missing_ok=True)
-        raise
-    shares = {c: float(counts[i] / counts.sum()) for i, c in enumerate(classes)}
-    return {"image": str(image_path), "width": width, "height": height,
-            "files": {k: str(p) for k, p in paths.items()}, "class_share": shares,
-            "colours": np.asarray(colours).tolist()}
-
-
-def write_summary(results: list[dict], out_dir: str | Path) -> Path:
-    """``segment.json`` in ``out_dir``: one entry per image (size, files, class shares)."""
-    path = Path(out_dir) / "segment.json"
-    atomic_write_text(path, json.dumps(results, indent=2))
-    return path

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...data.loaders import make_loader
-from ...data.masks import default_palette
+from ...data.masks import default_palette, parse_class_names
 from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
 from .config import SegmentConfig
@@ -33,7 +33,8 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
     """Train, keep the best epoch by val mIoU, export ``model.pt``, evaluate val and test; returns metrics."""
     run_dir, resume, device = runs.start_run(run_dir, cfg, resume)
     train = config_dataset(cfg, "train", train=True)
-    classes = train.classes or infer_classes(train)
+    named, named_colours = parse_class_names(cfg.classes) if cfg.classes else (None, None)
+    classes = train.classes or named or infer_classes(train)
     train.classes = classes
     data = {"train": train, "val": config_dataset(cfg, "val", classes=classes)}
     try:
@@ -41,10 +42,16 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
     except ValueError as e:
         if "is empty" not in str(e):
             raise
-    colours = default_palette(len(classes)) if train.colours is None else train.colours
+    colours = train.colours if train.colours is not None else named_colours if named_colours is not None \
+        else default_palette(len(classes))
     for ds in data.values():
         ds.colours = colours
-    pixels = train.class_pixels()  # reads every training mask once: a bad mask is reported before training
+    # Every mask of every split is read once now: a bad one (wrong size, a value that is no class) is reported
+    # before training, not after the first epoch.
+    pixels = train.class_pixels()
+    for split in ("val", "test"):
+        if split in data:
+            data[split].class_pixels()
     model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width,
                          pretrained=cfg.pretrained)
     runs.write_run_info(run_dir, "segment", cfg, model=model, classes=classes,
