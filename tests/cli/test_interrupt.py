@@ -26,7 +26,7 @@ def _train(case: str, data, out):
     common = ["--epochs", str(EPOCHS), "--no-progress", "--out", str(out)]
     if case == "segment":
         args = ["--task", "segment", "--landcover", str(data), "--img-size", "64", "--depth", "2", "--width", "8",
-                "--batch-size", "4", "--workers", "0"]
+                "--batch-size", "4", "--workers", "0", "--limit-tiles", "12"]
     elif case == "generate":
         args = ["--task", "generate", "--manifest", str(data), "--model", "vae", "--img-size", "64",
                 "--batch-size", "8", "--workers", "0"]
@@ -82,8 +82,9 @@ def _source(case: str, data):
     return data["landcover"] if case == "segment" else data["manifest"]
 
 
-CASES = [("classify", signal.SIGINT), ("classify", signal.SIGTERM), ("classify", signal.SIGKILL),
-         ("classify-workers", signal.SIGTERM), ("generate", signal.SIGINT), ("segment", signal.SIGTERM)]
+# Each signal and each task once (SIGINT and SIGTERM take the same path in the engine; CI's time is bounded).
+CASES = [("classify", signal.SIGKILL), ("classify-workers", signal.SIGTERM), ("generate", signal.SIGINT),
+         ("segment", signal.SIGTERM)]
 
 
 @pytest.mark.slow
