@@ -109,3 +109,36 @@ def one_mask():
     y[:, 8:20, 4:28] = 1
     y[:, 24:, :] = 2
     return x, y
+
+
+def write_geotiff(path, image: np.ndarray, crs: str | None = "EPSG:2180", pixel: float = 0.25, **profile):
+    """An orthophoto as rasterio writes one: bands first, the CRS and a north-up transform (or neither)."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    h, w = image.shape[:2]
+    image = image[..., None] if image.ndim == 2 else image
+    meta = {"driver": "GTiff", "width": w, "height": h, "count": image.shape[2], "dtype": image.dtype.name,
+            **profile}
+    if crs is not None:
+        meta.update(crs=CRS.from_user_input(crs), transform=from_origin(600_000, 300_000, pixel, pixel))
+    with rasterio.open(path, "w", **meta) as ds:
+        ds.write(np.moveaxis(image, -1, 0))
+    return path
+
+
+@pytest.fixture(scope="session")
+def seg_run(tmp_path_factory):
+    """(Landcover.ai-layout root of procedural maps, a finished 1-epoch UNet run on it), for whole-image tests."""
+    from tslib.cli import main
+    from tslib.data.aerial import write_aerial
+    from tslib.data.landcover import prepare_landcover
+
+    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1280, seed=2)
+    prepare_landcover(root, progress=False)
+    run = tmp_path_factory.mktemp("runs") / "unet"
+    assert main(["train", "--task", "segment", "--landcover", str(root), "--epochs", "1", "--img-size", "64",
+                 "--depth", "2", "--width", "4", "--workers", "0", "--no-progress", "--limit-tiles", "4",
+                 "--out", str(run)]) == 0
+    return root, run

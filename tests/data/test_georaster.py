@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 import tifffile
-from rasterio.crs import CRS
-from rasterio.transform import from_origin
+from conftest import write_geotiff
 
 from tslib.data.georaster import GeoRef, RasterRows, open_raster, parse_bands, pixel_area
 from tslib.data.imageio import ImageReadError
@@ -19,19 +18,6 @@ def _image(h: int, w: int, channels: int = 3) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     planes = [(xx * 3 + yy) % 256, (yy * 5) % 256, (xx ^ yy) % 256, np.full_like(xx, 200), (xx + 7) % 256]
     return np.stack(planes[:channels], -1).astype(np.uint8)
-
-
-def write_geotiff(path, image: np.ndarray, crs: str | None = "EPSG:2180", pixel: float = 0.25, **profile):
-    """An orthophoto as rasterio writes one: bands first, the CRS and a north-up transform (or neither)."""
-    h, w = image.shape[:2]
-    image = image[..., None] if image.ndim == 2 else image
-    meta = {"driver": "GTiff", "width": w, "height": h, "count": image.shape[2], "dtype": image.dtype.name,
-            **profile}
-    if crs is not None:
-        meta.update(crs=CRS.from_user_input(crs), transform=from_origin(600_000, 300_000, pixel, pixel))
-    with rasterio.open(path, "w", **meta) as ds:
-        ds.write(np.moveaxis(image, -1, 0))
-    return path
 
 
 @pytest.mark.parametrize("layout", [dict(compression=None, rowsperstrip=16), dict(compression="zlib", rowsperstrip=7),

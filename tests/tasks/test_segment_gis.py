@@ -10,9 +10,9 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+from conftest import write_geotiff
 from PIL import Image
 
-from tests.data.test_georaster import write_geotiff
 from tslib.cli import main
 from tslib.data.aerial import aerial_scene
 from tslib.data.classtiff import ClassTiffWriter
