@@ -29,14 +29,15 @@ def test_names_are_keyed_by_task(toy_generator):
     generators = list_models("generate")
     assert generators == sorted(generators)
     assert {"ae", "cvae", "dcgan", "projected_gan", "toy_gen", "vae"} <= set(generators)
-    assert list_models("segment") == ["unet", "unet_lite0"]
+    assert list_models("segment") == ["deeplabv3plus", "fpn", "smp_unet", "unet", "unet_lite0"]
     assert toy_generator in list_models() and model_task("cnn") == "classify"
     with pytest.raises(ValueError, match="unknown task 'paint'.*classify, generate, segment"):
         list_models("paint")
     with pytest.raises(ValueError, match=r"unknown model 'toy_gen' for task classify \('toy_gen' is a generate"
                                          r" model\); valid names for classify: cnn, efficientnet_lite0"):
         create_model("toy_gen", task="classify")
-    with pytest.raises(ValueError, match="unknown model 'segformer' for task segment; valid names for segment: unet"):
+    with pytest.raises(ValueError, match="unknown model 'segformer' for task segment; valid names for segment: "
+                                         "deeplabv3plus, fpn, smp_unet, unet"):
         create_model("segformer", task="segment")
     assert "toy_gen" not in list_models("classify")
     with pytest.raises(ValueError, match="registered twice"):

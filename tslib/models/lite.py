@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import timm
+import torch
 from torch import Tensor, nn
 
-from .classifier import Classifier, make_data_config, register_classifier
+from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier
 from .head import MLPHead
 from .weights import load_backbone_state, read_state_dict
 
@@ -75,6 +76,28 @@ _IR_BLOCK = {
     "_bn2": "bn3",
 }
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
+
+
+class LiteInputNorm(nn.Module):
+    """ImageNet-normalised input -> Lite's (x - 0.5) / 0.5, as one affine ``x * scale + shift``.
+
+    The buffers are the same with or without pretrained weights, so a rebuilt (``build_from_spec``) model computes
+    the same; non-persistent: constants of the architecture, not weights to store in checkpoints. Non-RGB input
+    has no per-channel statistics to undo (and is never pretrained): identity.
+    """
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        if in_channels == 3:
+            std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+            scale, shift = std / 0.5, (mean - 0.5) / 0.5
+        else:
+            scale, shift = torch.ones(in_channels), torch.zeros(in_channels)
+        self.register_buffer("scale", scale.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale + self.shift
 
 
 def lite_variant(variant: str) -> LiteVariant:

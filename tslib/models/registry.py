@@ -7,6 +7,7 @@ folder can rebuild the architecture later with :func:`build_from_spec` (weights 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,16 @@ def _entry(name: str, task: str | None = None) -> ModelEntry:
         other = f" ({name!r} is a {entry.task} model)" if entry is not None else ""
         raise ValueError(f"unknown model {name!r}{where}{other}; {scope}: {valid}")
     return entry
+
+
+def accepted_kwargs(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The ``kwargs`` that model ``name``'s builder takes (all of them when it has ``**kwargs``), so a task can pass
+    an option that only some of its models have (e.g. ``encoder``) without naming those models."""
+    params = inspect.signature(_entry(name).builder).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(kwargs)
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in kwargs.items() if k in names}
 
 
 def create_model(name: str, *args: Any, task: str | None = None, **kwargs: Any) -> nn.Module:

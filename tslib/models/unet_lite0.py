@@ -14,15 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .lite import TIMM_NAME, lite_state
+from .lite import TIMM_NAME, LiteInputNorm, lite_state
 from .registry import register_model
 from .shapes import center_crop, pad_to_stride
 from .unet import DoubleConv
 from .weights import load_backbone_state
 
-#: Lite0's TF preprocessing: (x - 0.5) / 0.5 on [0, 1] pixels.
-LITE0_MEAN = LITE0_STD = 0.5
 #: Parts of the classifier that a features_only model does not have.
 _HEAD_PREFIXES = ("conv_head.", "bn2.", "classifier.")
 
@@ -54,16 +51,8 @@ class UNetLite0(nn.Module):
         stages = [f["stage"] for f in self.encoder.feature_info.get_dicts()]
         self.encoder.blocks = self.encoder.blocks[:max(stages)]
         enc = self.encoder.feature_info.channels()  # enc[i - 1] has stride 2**i
-        # Input is ImageNet-normalised; Lite0 wants (x - 0.5) / 0.5. One affine: x * scale + shift.
-        # Same buffers with or without pretrained, so a rebuilt (build_from_spec) model computes the same.
-        # Non-persistent: constants of the architecture, not weights to store in checkpoints.
-        if in_channels == 3:
-            std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
-            scale, shift = std / LITE0_STD, (mean - LITE0_MEAN) / LITE0_STD
-        else:  # no per-channel stats to undo for non-RGB input (never pretrained, see above)
-            scale, shift = torch.ones(in_channels), torch.zeros(in_channels)
-        self.register_buffer("scale", scale.view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("shift", shift.view(1, -1, 1, 1), persistent=False)
+        # Input is ImageNet-normalised; Lite0 wants (x - 0.5) / 0.5.
+        self.norm = LiteInputNorm(in_channels)
         # Decoder levels from stride 2**(depth-1) up to stride 2; the deepest feature is the bottleneck.
         blocks, ch = [], enc[-1]
         for i in reversed(range(1, depth)):
@@ -78,7 +67,7 @@ class UNetLite0(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         x = pad_to_stride(x, self.in_channels, self.depth, "UNetLite0")
-        image = x * self.scale + self.shift
+        image = self.norm(x)
         skips = self.encoder(image)
         x = skips.pop()  # the bottleneck
         for block in self.decoder:

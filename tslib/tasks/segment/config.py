@@ -26,7 +26,9 @@ class SegmentConfig:
                             max=2048)
     tile: int = setting(512, "your own data: images larger than this are cut into tiles of this size", min=32,
                         max=8192)
-    pretrained: bool = setting(False, "ImageNet weights for the encoder (unet_lite0)")
+    pretrained: bool = setting(False, "ImageNet weights for the encoder (unet_lite0, smp_unet, fpn, deeplabv3plus)")
+    encoder: str = setting("efficientnet_lite0", "ImageNet Lite encoder of smp_unet, fpn and deeplabv3plus",
+                           choices=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"))
     depth: int = setting(4, "UNet down/up steps", min=1, max=7)
     width: int = setting(32, "UNet channels at the first level (the study: 64)", min=4)
     dice_weight: float = setting(0.0, "weight of the soft Dice loss added to cross-entropy", min=0.0)
@@ -41,6 +43,10 @@ class SegmentConfig:
             raise ValueError("give --landcover DIR, or --images DIR with --masks DIR (one data source)")
         if (self.images is None) != (self.masks is None):
             raise ValueError("--images and --masks go together")
+        from ...models.registry import accepted_kwargs  # here, not at import: the CLI's --help stays fast
+
+        if self.encoder != "efficientnet_lite0" and not accepted_kwargs(self.model, encoder=self.encoder):
+            raise ValueError(f"--encoder is for the smp segmenters; {self.model} has its own fixed encoder")
         if self.classes is not None:
             if self.landcover or self.palette:
                 raise ValueError("--classes names the values of your own index masks; Landcover.ai and --palette "

@@ -12,6 +12,7 @@ from ...data.loaders import make_loader
 from ...data.masks import default_palette, parse_class_names
 from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
+from ...models.registry import accepted_kwargs
 from .config import SegmentConfig
 from .data import config_dataset, fill_index, infer_classes
 from .evaluate import evaluate_run
@@ -53,7 +54,7 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
         if split in data:
             data[split].class_pixels()
     model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width,
-                         pretrained=cfg.pretrained)
+                         pretrained=cfg.pretrained, **accepted_kwargs(cfg.model, encoder=cfg.encoder))
     runs.write_run_info(run_dir, "segment", cfg, model=model, classes=classes,
                         colours=np.asarray(colours).tolist(),
                         class_pixels=pixels.tolist())
