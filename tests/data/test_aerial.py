@@ -24,6 +24,11 @@ def test_scenes_are_deterministic_and_labelled():
 
 def test_written_maps_tile_with_prepare_landcover(tmp_path):
     root = write_aerial(tmp_path / "aerial", n_images=2, height=1100, width=1300, seed=1)
+    import rasterio
+
+    with rasterio.open(root / "images" / "AERIAL-1-001.tif") as ds:  # placed as Landcover.ai's are, side by side
+        assert ds.crs.to_epsg() == 2180 and ds.res == (0.25, 0.25) and ds.bounds.left == 450_000 + 1300 * 0.25
+        assert np.array_equal(np.moveaxis(ds.read(), 0, -1), aerial_scene(1100, 1300, seed=1, index=1)[0])
     report = prepare_landcover(root, progress=False)
     assert report["written"] == 2 * 2 * 2 and not report["unreadable"]  # 2x2 full tiles per 1100x1300 map
     listed = sum(v["listed"] for v in report["splits"].values())

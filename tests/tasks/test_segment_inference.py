@@ -153,7 +153,7 @@ def test_segment_command_writes_maps(seg_run, tmp_path, capsys):
     image = sorted((root / "images").glob("*.tif"))[0]
     capsys.readouterr()
     assert main(["segment", "--run", str(run), str(image), "--out", str(tmp_path / "maps"), "--window", "256",
-                 "--tta"]) == 0
+                 "--tta", "--format", "png"]) == 0  # the procedural orthophotos are GeoTIFFs: PNGs on request
     out = capsys.readouterr().out
     assert "background" in out and "segment.json" in out
     summary = json.loads((tmp_path / "maps" / "segment.json").read_text())

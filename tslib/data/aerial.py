@@ -2,7 +2,8 @@
 
 Each orthophoto is drawn from its own RNG (``[seed, index]``): fields in patches of green and brown (background),
 woodland blobs, water bodies, roads as curved strokes and buildings as rectangles along them. ``images/*.tif``,
-``masks/*.tif`` (class index in every band, like the real masks) and ``train.txt``/``val.txt``/``test.txt`` (the
+``masks/*.tif`` (class index in every band, like the real masks; the images are GeoTIFFs in EPSG:2180 at
+0.25 m, as the real ones) and ``train.txt``/``val.txt``/``test.txt`` (the
 512 px tiles split 70/15/15 by a seeded hash) are written, so ``prepare-landcover`` and training run unchanged.
 """
 
@@ -17,6 +18,8 @@ from .landcover import TILE
 from .manifest import hash_split
 
 BACKGROUND, BUILDING, WOODLAND, WATER, ROAD = range(5)
+#: Ground size of a pixel of the procedural maps, in metres (Landcover.ai has 0.25 and 0.5 m orthophotos).
+PIXEL_M = 0.25
 #: A file of this name marks a folder of procedural aerial maps (figures label them as such).
 AERIAL_MARKER = "TSLIB_PROCEDURAL_AERIAL.txt"
 
@@ -63,6 +66,18 @@ def aerial_scene(height: int, width: int, seed: int = 0, index: int = 0) -> tupl
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
+def write_orthophoto(path: Path, image: np.ndarray, origin: tuple[float, float]) -> None:
+    """An RGB GeoTIFF as Landcover.ai's are: the Polish CS92 grid (EPSG:2180), north up, :data:`PIXEL_M` metres a
+    pixel, ``origin`` its top-left corner, LZW strips; so ``segment`` gives georeferenced maps and areas."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    h, w = image.shape[:2]
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:2180",
+                       transform=from_origin(*origin, PIXEL_M, PIXEL_M), compress="lzw", photometric="RGB") as ds:
+        ds.write(np.moveaxis(image, -1, 0))
+
+
 def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: int = 2048, seed: int = 0) -> Path:
     """Write ``n_images`` procedural orthophotos, their masks and the three tile lists under ``out``."""
     import cv2
@@ -76,7 +91,7 @@ def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: 
     for i in range(n_images):
         name = f"AERIAL-{seed}-{i:03d}"
         img, mask = aerial_scene(height, width, seed, i)
-        cv2.imwrite(str(out / "images" / f"{name}.tif"), img[..., ::-1])  # OpenCV writes BGR
+        write_orthophoto(out / "images" / f"{name}.tif", img, origin=(450_000.0 + i * width * PIXEL_M, 300_000.0))
         cv2.imwrite(str(out / "masks" / f"{name}.tif"), np.repeat(mask[..., None], 3, -1))
         cols = width // TILE
         for r in range(height // TILE):
