@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,15 @@ def progress_bar(loader: Iterable, desc: str, enabled: bool = True) -> Iterator:
         for batch in loader:
             yield batch
             bar.update()
+
+
+#: Set by the command line's SIGTERM/SIGINT handler before it raises KeyboardInterrupt. Python drops an exception
+#: raised inside an at-fork hook (a signal landing while a DataLoader forks its workers), so the training loop also
+#: checks this flag between batches: the stop is then only delayed by a batch, never lost.
+STOP_REQUESTED = threading.Event()
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt when a stop was requested and its first KeyboardInterrupt was swallowed."""
+    if STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt

@@ -169,10 +169,25 @@ def _stop_on_sigterm():
     the last completed epoch and says how to resume. Not under torchrun, which stops its processes itself and
     where one process leaving a collective early would leave the others waiting. Returns the previous handler."""
     from .. import distributed
+    from ..utils import STOP_REQUESTED
 
     if distributed.launched() or threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, signal.default_int_handler)
+    STOP_REQUESTED.clear()
+
+    def stop(signum, frame):
+        STOP_REQUESTED.set()  # remembered: Python drops the exception if it lands inside an at-fork hook
+        signal.default_int_handler(signum, frame)
+
+    default_hook = sys.unraisablehook
+
+    def quiet_dropped_stop(unraisable):  # the dropped stop is acted on from the flag: no traceback for it
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            default_hook(unraisable)
+
+    sys.unraisablehook = quiet_dropped_stop
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _leave_process_group() -> None:

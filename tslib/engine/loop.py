@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..utils import atomic_write_text, resolve_device, seed_everything, to_device
+from ..utils import atomic_write_text, check_stop, resolve_device, seed_everything, to_device
 from .checkpoint import check_room, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .optim import Optimization, StepContext, default_optimization
@@ -134,6 +134,7 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     # The bar only counts (see utils.progress_bar): the DataLoader iterator must not live inside tqdm.
     bar = tqdm(total=len(loader), desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for batch in loader:
+        check_stop()  # a Ctrl-C/SIGTERM that landed while the loader forked its workers was dropped by Python
         ctx.step_in_epoch = steps
         batch = to_device(batch, ctx.device, non_blocking=True, memory_format=memory_format)
         logs = step(model, batch, ctx)
