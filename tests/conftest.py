@@ -142,3 +142,22 @@ def seg_run(tmp_path_factory):
                  "--depth", "2", "--width", "4", "--workers", "0", "--no-progress", "--limit-tiles", "4",
                  "--out", str(run)]) == 0
     return root, run
+
+
+def fit_batch(model, x, y, steps: int, lr: float, stop_below: float | None = None) -> list[float]:
+    """Adam on cross-entropy over one fixed batch, ``steps`` times; the loss of every step. ``stop_below``: stop
+    early once the loss is below that fraction of the first one (saves CPU time in learning checks)."""
+    import torch
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses: list[float] = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if stop_below is not None and losses[-1] < losses[0] * stop_below:
+            break
+    return losses

@@ -10,6 +10,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from conftest import fit_batch
 from PIL import Image
 from torchvision.transforms import v2
 
@@ -137,16 +138,7 @@ def test_cnn_overfits_one_batch() -> None:
     torch.manual_seed(0)
     model = create_model("cnn", num_classes=4, dropout=0.0).train()
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 4, (16,))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses: list[float] = []
-    for _ in range(100):  # at most 100 steps; stop once the loss has fallen 10x (saves CPU time)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if losses[-1] < losses[0] / 10:
-            break
+    losses = fit_batch(model, x, y, steps=100, lr=3e-3, stop_below=0.1)  # at most 100 steps
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
 
 

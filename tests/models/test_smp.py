@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from conftest import fit_batch
 
 from tslib.cli import main
 from tslib.data.aerial import write_aerial
@@ -96,14 +97,7 @@ def test_learns_a_tiny_synthetic_task():
         y[i, 8 + 4 * i:40 + 4 * i, 10:30 + 6 * i] = 1
     x = torch.rand(4, 3, 64, 64) * 0.3 + y[:, None].float() * 0.5
     model = create_model("fpn", task="segment", num_classes=2, depth=3, width=8)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(15):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_batch(model, x, y, steps=15, lr=3e-3)
     assert losses[-1] < 0.25 * losses[0], losses
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fit_batch
 
 from tslib.models import create_model
 from tslib.models.unet import DoubleConv, UNet
@@ -35,11 +36,6 @@ def test_structure_gradients_and_bad_input():
 def test_overfits_one_mask(one_mask):
     x, y = one_mask
     model = UNet(num_classes=3, depth=2, width=8)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+    fit_batch(model, x, y, steps=60, lr=1e-2)
     acc = (model.eval()(x).argmax(1) == y).float().mean().item()
     assert acc > 0.95, acc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fit_batch
 
 from tslib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tslib.models import create_model, list_models, load_lite0_imagenet
@@ -70,14 +71,7 @@ def test_buffers_turn_imagenet_normalisation_into_lite0s():
 def test_overfits_one_mask(one_mask):
     x, y = one_mask
     model = UNetLite0(num_classes=3, depth=2, width=8)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_batch(model, x, y, steps=60, lr=1e-2)
     assert losses[-1] < losses[0] / 20, losses
     # Train-mode BatchNorm: after 60 large steps on one image the running statistics still lag the weights
     # (eval-mode accuracy is ~0.94 here); the fit itself is what this checks.
