@@ -135,7 +135,8 @@ def seg_run(tmp_path_factory):
     from tslib.data.aerial import write_aerial
     from tslib.data.landcover import prepare_landcover
 
-    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1280, seed=2)
+    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1280, seed=2,
+                        difficulty="easy")
     prepare_landcover(root, progress=False)
     run = tmp_path_factory.mktemp("runs") / "unet"
     assert main(["train", "--task", "segment", "--landcover", str(root), "--epochs", "1", "--img-size", "64",

@@ -1,7 +1,9 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tslib.cli import main
 from tslib.data.download import MissingCredentialsError, download, find_credentials
@@ -80,3 +82,15 @@ def test_synth_easy_flag_reaches_the_generator(tmp_path, monkeypatch):
     assert main(["synth", "--out", str(tmp_path / "r"), "--per-class", "2", "--size", "48"]) == 0
     assert seen == ["easy", None]  # None: the default (realistic, or TSLIB_PROCEDURAL)
     assert len(list((tmp_path / "e").rglob("*.jpg"))) == len(list((tmp_path / "r").rglob("*.jpg")))
+
+
+def test_synth_aerial_easy_flag_draws_the_easy_maps(tmp_path, capsys):
+    from tslib.data.aerial import AERIAL_MARKER, aerial_scene
+
+    for name, extra in (("easy", ["--easy"]), ("realistic", [])):
+        assert main(["synth", "--aerial", "--out", str(tmp_path / name), "--maps", "1", "--size", "512",
+                     "--seed", "2", *extra]) == 0
+        assert name in (tmp_path / name / AERIAL_MARKER).read_text()
+        written = np.array(Image.open(tmp_path / name / "masks" / "AERIAL-2-000.tif"))[..., 0]
+        assert np.array_equal(written, aerial_scene(512, 512, seed=2, index=0, difficulty=name)[1])
+    assert "prepare-landcover" in capsys.readouterr().out

@@ -79,7 +79,8 @@ def test_folder_dataset_pairs_decodes_and_reports_bad_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def aerial(tmp_path_factory):
-    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1536, seed=4)
+    root = write_aerial(tmp_path_factory.mktemp("aer") / "landcover", n_images=3, height=1024, width=1536, seed=4,
+                        difficulty="easy")  # learnable in a CI budget
     prepare_landcover(root, progress=False)
     return root
 

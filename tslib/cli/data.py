@@ -21,7 +21,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         from ..data.aerial import write_aerial
 
         side = args.size or 2048
-        root = write_aerial(args.out, n_images=args.maps, height=side, width=side, seed=args.seed)
+        root = write_aerial(args.out, n_images=args.maps, height=side, width=side, seed=args.seed,
+                            difficulty="easy" if args.easy else None)
         print(f"PROCEDURAL aerial maps in the Landcover.ai layout: wrote {root}")
         print(f"next: python -m tslib prepare-landcover --root {root}")
         return 0

@@ -1,7 +1,10 @@
 """Procedural aerial maps with exact masks, written in the Landcover.ai layout: the offline stand-in for it.
 
-Each orthophoto is drawn from its own RNG (``[seed, index]``): fields in patches of green and brown (background),
-woodland blobs, water bodies, roads as curved strokes and buildings as rectangles along them. ``images/*.tif``,
+Each orthophoto is drawn from its own RNG (``[seed, index]``). By default ("realistic",
+:mod:`tslib.data.aerial_paint`) it looks like a 25 cm orthophoto: textured parcels, tree crowns and roofs with
+shadows, roads under trees, turbid water, per-map season and light, labels that wander at class borders.
+``difficulty="easy"`` (or ``$TSLIB_PROCEDURAL=easy``) keeps the flat-coloured blobs tests learn quickly: green
+and brown fields, woodland, water, roads as curved strokes and red rectangles along them. ``images/*.tif``,
 ``masks/*.tif`` (class index in every band, like the real masks; the images are GeoTIFFs in EPSG:2180 at
 0.25 m, as the real ones) and ``train.txt``/``val.txt``/``test.txt`` (the
 512 px tiles split 70/15/15 by a seeded hash) are written, so ``prepare-landcover`` and training run unchanged.
@@ -32,11 +35,24 @@ def _blobs(rng: np.random.Generator, h: int, w: int, cells: int, threshold: floa
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) > threshold
 
 
-def aerial_scene(height: int, width: int, seed: int = 0, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB uint8 [H, W, 3], class-index uint8 [H, W]) of one procedural orthophoto."""
-    import cv2
+def aerial_scene(height: int, width: int, seed: int = 0, index: int = 0,
+                 difficulty: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8 [H, W, 3], class-index uint8 [H, W]) of one procedural orthophoto; ``difficulty`` "realistic"
+    or "easy" (default: ``$TSLIB_PROCEDURAL``, else realistic)."""
+    from .workspace import resolve_difficulty
 
     rng = np.random.default_rng([seed, index])
+    if resolve_difficulty(difficulty) == "realistic":
+        from .aerial_paint import realistic_scene
+
+        return realistic_scene(height, width, rng)
+    return _easy_scene(height, width, rng)
+
+
+def _easy_scene(height: int, width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flat colours per class with a little noise: every class its own look."""
+    import cv2
+
     mask = np.zeros((height, width), np.uint8)
     fields = _blobs(rng, height, width, 6, 0.5)
     img = np.where(fields[..., None], np.array([150, 160, 90], np.float32), np.array([175, 150, 110], np.float32))
@@ -78,9 +94,15 @@ def write_orthophoto(path: Path, image: np.ndarray, origin: tuple[float, float])
         ds.write(np.moveaxis(image, -1, 0))
 
 
-def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: int = 2048, seed: int = 0) -> Path:
-    """Write ``n_images`` procedural orthophotos, their masks and the three tile lists under ``out``."""
+def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: int = 2048, seed: int = 0,
+                 difficulty: str | None = None) -> Path:
+    """Write ``n_images`` procedural orthophotos, their masks and the three tile lists under ``out``;
+    ``difficulty``: see :func:`aerial_scene`."""
     import cv2
+
+    from .workspace import resolve_difficulty
+
+    difficulty = resolve_difficulty(difficulty)
 
     if n_images < 1 or min(height, width) < TILE:
         raise ValueError(f"need n_images >= 1 and sides >= {TILE} px, got {n_images}, {height}x{width}")
@@ -90,7 +112,7 @@ def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: 
     lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for i in range(n_images):
         name = f"AERIAL-{seed}-{i:03d}"
-        img, mask = aerial_scene(height, width, seed, i)
+        img, mask = aerial_scene(height, width, seed, i, difficulty)
         write_orthophoto(out / "images" / f"{name}.tif", img, origin=(450_000.0 + i * width * PIXEL_M, 300_000.0))
         cv2.imwrite(str(out / "masks" / f"{name}.tif"), np.repeat(mask[..., None], 3, -1))
         cols = width // TILE
@@ -101,5 +123,5 @@ def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: 
                 lists[hash_split(tile, seed)].append(tile)
     for split, names in lists.items():
         (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
-    (out / AERIAL_MARKER).write_text("PROCEDURAL aerial maps (tslib), not real orthophotos\n")
+    (out / AERIAL_MARKER).write_text(f"PROCEDURAL aerial maps (tslib, {difficulty}), not real orthophotos\n")
     return out

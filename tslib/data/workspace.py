@@ -51,6 +51,8 @@ def resolve_difficulty(difficulty: str | None = None) -> str:
     env = os.environ.get("TSLIB_PROCEDURAL", "").strip().lower()
     if not difficulty and env and env not in DIFFICULTIES:
         raise ValueError(f"$TSLIB_PROCEDURAL={env!r} is not a difficulty; valid: {sorted(DIFFICULTIES)}")
+    if difficulty and difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty {difficulty!r} is not one of {sorted(DIFFICULTIES)}")
     return difficulty or env or "realistic"
 
 
@@ -163,10 +165,12 @@ class LandcoverSetup:
 
 
 def setup_landcover(root: Path | str | None = None, work: Path | str | None = None, smoke: bool = False,
-                    seed: int = 0, maps: int | None = None) -> LandcoverSetup:
+                    seed: int = 0, maps: int | None = None,
+                    procedural_difficulty: str | None = None) -> LandcoverSetup:
     """Landcover.ai under ``root`` (``python -m tslib download --dataset landcover`` puts it in ``root/landcover``),
     tiled if it is not yet; without it, procedural aerial maps under ``work`` (``maps`` orthophotos of 2048 px,
-    default 4, or 3 small ones for ``smoke``), tiled the same way."""
+    default 4, or 3 small ones for ``smoke``; ``procedural_difficulty`` as :func:`resolve_difficulty`), tiled the
+    same way."""
     from .aerial import AERIAL_MARKER, write_aerial
     from .landcover import find_landcover_root, prepare_landcover
 
@@ -182,8 +186,9 @@ def setup_landcover(root: Path | str | None = None, work: Path | str | None = No
     if found is None:
         maps = maps or (3 if smoke else 4)
         h, w = (1024, 1536) if smoke else (2048, 2048)
-        found = work / f"procedural-aerial-{maps}x{h}x{w}-s{seed}"
+        difficulty = resolve_difficulty(procedural_difficulty)
+        found = work / f"procedural-aerial-{difficulty}-{maps}x{h}x{w}-s{seed}"
         if not (found / AERIAL_MARKER).is_file():
-            write_aerial(found, n_images=maps, height=h, width=w, seed=seed)
+            write_aerial(found, n_images=maps, height=h, width=w, seed=seed, difficulty=difficulty)
     report = prepare_landcover(found, progress=not smoke)  # skips tiles already written
     return LandcoverSetup(found, report, (found / AERIAL_MARKER).is_file())
