@@ -1,6 +1,6 @@
 """Segmenters side by side at one wall-time budget: test mIoU and per-class IoU against the from-scratch UNet.
 
-    python benchmarks/segmenters.py --landcover ROOT --out DIR [--models unet,unet_lite0,smp_unet,fpn,deeplabv3plus]
+    python benchmarks/segmenters.py --landcover ROOT --out DIR [--models unet,smp_unet,fpn,deeplabv3plus]
         [--minutes 3] [--img-size 192] [--width 16] [--batch-size 8] [--limit-tiles 40] [--class-weights]
     python benchmarks/segmenters.py --images IMGS --masks MASKS [--classes a,b,c | --palette P.json] --out DIR ...
 
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-PRETRAINED = {"unet_lite0", "smp_unet", "fpn", "deeplabv3plus"}
+PRETRAINED = {"smp_unet", "fpn", "deeplabv3plus"}
 
 
 def run_one(model: str, args: argparse.Namespace) -> dict:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classes")
     p.add_argument("--palette")
     p.add_argument("--out", required=True)
-    p.add_argument("--models", default="unet,unet_lite0,smp_unet,fpn,deeplabv3plus")
+    p.add_argument("--models", default="unet,smp_unet,fpn,deeplabv3plus")
     p.add_argument("--minutes", type=float, default=3.0, help="wall-time budget per model")
     p.add_argument("--max-epochs", type=int, default=50)
     p.add_argument("--img-size", type=int, default=192)

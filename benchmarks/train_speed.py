@@ -36,7 +36,7 @@ MODELS = {
     "vae": ("generate", 64, []),
     "dcgan": ("generate", 64, ["--conditional"]),
     "unet": ("segment", 256, ["--width", "32"]),
-    "unet_lite0": ("segment", 256, ["--width", "32"]),
+    "smp_unet": ("segment", 256, ["--width", "32", "--pretrained"]),
 }
 
 

@@ -176,13 +176,13 @@ def test_a_file_that_computes_something_else_is_never_written(tmp_path):
 
 
 def test_fixed_same_padding_is_exact_for_multiples_of_the_stride():
-    """The Lite0 UNet's TensorFlow "same" padding, fixed for export, computes what timm's dynamic one does."""
+    """The Lite0 encoder's TensorFlow "same" padding, fixed for export, computes what timm's dynamic one does."""
     import copy
 
     from tslib.models import create_model
     from tslib.tasks.segment.export import fix_same_padding
 
-    net = create_model("unet_lite0", task="segment", num_classes=3, depth=3, width=4).eval()
+    net = create_model("smp_unet", task="segment", num_classes=3, depth=3, width=4).eval()
     fixed = copy.deepcopy(net)
     assert fix_same_padding(fixed) >= 2 and fix_same_padding(fixed) == 0  # its stride-2 convolutions, once
     for shape in ((2, 3, 32, 48), (1, 3, 40, 16)):  # multiples of 2 ** depth

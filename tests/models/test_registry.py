@@ -29,7 +29,7 @@ def test_names_are_keyed_by_task(toy_generator):
     generators = list_models("generate")
     assert generators == sorted(generators)
     assert {"ae", "cvae", "dcgan", "projected_gan", "toy_gen", "vae"} <= set(generators)
-    assert list_models("segment") == ["deeplabv3plus", "fpn", "smp_unet", "unet", "unet_lite0"]
+    assert list_models("segment") == ["deeplabv3plus", "fpn", "smp_unet", "unet"]
     assert toy_generator in list_models() and model_task("cnn") == "classify"
     with pytest.raises(ValueError, match="unknown task 'paint'.*classify, generate, segment"):
         list_models("paint")

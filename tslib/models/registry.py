@@ -28,6 +28,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_RETIRED: dict[str, str] = {}
 
 
 def register_model(name: str, task: str = "classify") -> Callable[[Builder], Builder]:
@@ -42,6 +43,12 @@ def register_model(name: str, task: str = "classify") -> Callable[[Builder], Bui
         return fn
 
     return deco
+
+
+def retire_model(name: str, hint: str) -> None:
+    """Mark ``name`` as a model that once existed: ``create_model`` (and loading an old run) then says what replaced
+    it instead of listing names."""
+    _RETIRED[name] = hint
 
 
 def list_models(task: str | None = None) -> list[str]:
@@ -63,6 +70,8 @@ def model_task(name: str) -> str:
 
 def _entry(name: str, task: str | None = None) -> ModelEntry:
     entry = _REGISTRY.get(name)
+    if entry is None and name in _RETIRED:
+        raise ValueError(f"model {name!r} was retired: {_RETIRED[name]}")
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     if entry is None or (task is not None and entry.task != task):

@@ -10,7 +10,8 @@ padded to the network's stride and the logits are cropped back.
 What ``depth`` and ``width`` mean:
 
 - ``smp_unet``: depth 1..5 encoder stages (strides 2..32); decoder channels ``width * 2**i`` at stride ``2**i``,
-  as ``unet_lite0`` (``width=16`` is smp's default 256..16 at depth 5).
+  as the from-scratch ``unet`` (``width=16`` is smp's default 256..16 at depth 5). It replaced the hand-written
+  ``unet_lite0`` decoder, which scored lower at the same CPU budget (README, Segmentation).
 - ``fpn``: depth 3..5 (the pyramid's coarsest level is stride ``2**depth``); pyramid channels ``8 * width``,
   segmentation blocks ``4 * width`` rounded up to a multiple of 32 (they use GroupNorm(32)); ``width=32`` is
   smp's default (256, 128).
@@ -26,7 +27,7 @@ import math
 from torch import Tensor, nn
 
 from .lite import VARIANTS, LiteInputNorm, lite_state, lite_variant
-from .registry import register_model
+from .registry import register_model, retire_model
 from .shapes import center_crop, pad_to_stride, round_up
 from .weights import load_backbone_state
 
@@ -122,3 +123,6 @@ def _register(arch: str) -> None:
 
 for _arch in ARCHS:
     _register(_arch)
+retire_model("unet_lite0", "smp_unet, smp's Unet on the same Lite0 encoder, scored higher at the same CPU budget "
+             "(README, Segmentation); train it with --model smp_unet --pretrained (runs of unet_lite0 cannot be "
+             "loaded by this version)")

@@ -64,5 +64,5 @@ def unet(in_channels: int = 3, num_classes: int = 5, depth: int = 4, width: int 
     """The study's UNet from scratch: Landcover.ai's 5 classes by default."""
     # ``pretrained`` only so every segmenter takes the same arguments; there are no weights to load.
     if pretrained:
-        raise ValueError("unet is trained from scratch; for an ImageNet encoder use unet_lite0")
+        raise ValueError("unet is trained from scratch; for an ImageNet encoder use smp_unet, fpn or deeplabv3plus")
     return UNet(in_channels, num_classes, depth, width)

@@ -26,7 +26,7 @@ class SegmentConfig:
                             max=2048)
     tile: int = setting(512, "your own data: images larger than this are cut into tiles of this size", min=32,
                         max=8192)
-    pretrained: bool = setting(False, "ImageNet weights for the encoder (unet_lite0, smp_unet, fpn, deeplabv3plus)")
+    pretrained: bool = setting(False, "ImageNet weights for the encoder (smp_unet, fpn, deeplabv3plus)")
     encoder: str = setting("efficientnet_lite0", "ImageNet Lite encoder of smp_unet, fpn and deeplabv3plus",
                            choices=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"))
     depth: int = setting(4, "UNet down/up steps", min=1, max=7)
