@@ -93,7 +93,7 @@ def clean_features(manifest: str, backbone: str, args) -> tuple:
     from torch.utils.data import ConcatDataset, DataLoader
 
     from tslib.data.datasets import LandscapeDataset
-    from tslib.data.transforms import transforms_for
+    from tslib.data.fastaug import transforms_for
     from tslib.models import create_model
     from tslib.tasks.classify import extract_features, preprocessing
 

@@ -27,7 +27,8 @@ def test_nested_and_flat_dicts_round_trip():
 def test_runtime_fields_and_validation():
     assert runtime_fields(ClassifyConfig) == {"tta", "decode_cache", "train.amp", "train.device",
                                               "train.channels_last", "train.num_workers", "train.progress",
-                                              "train.max_minutes", "calibrate", "ood_score", "false_rejection"}
+                                              "train.max_minutes", "calibrate", "ood_score", "false_rejection",
+                                              "gpu_augment", "train.log", "train.compile", "train.sync_bn"}
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="schedule='linear'"):

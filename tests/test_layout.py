@@ -16,14 +16,16 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> tslib modules it imports at import time (imports inside functions are deliberate and lazy)."""
+def import_graph(lazy: bool = False) -> dict[str, set[str]]:
+    """Module -> tslib modules it imports at import time (imports inside functions are deliberate and lazy;
+    ``lazy=True`` counts them too)."""
     modules = {_module_name(p): p for p in ROOT.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges = set()
-        for node in ast.parse(path.read_text()).body:  # top level only
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree) if lazy else tree.body:  # top level only, unless lazy
             if isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
@@ -66,6 +68,24 @@ def test_no_import_cycles():
     assert "tslib.engine.loop" in graph and "tslib.tasks.classify.train" in graph
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
+
+
+def test_dependencies_run_one_way_even_lazily():
+    """Arrows that once ran both ways (issue 19), counted with the imports inside functions too."""
+    graph = import_graph(lazy=True)
+
+    def imports(module: str, prefix: str) -> set[str]:
+        return {e for e in graph[module] if e.startswith(prefix)}
+
+    assert not imports("tslib.config", "tslib.engine"), "config.py is below engine/config.py"
+    assert not imports("tslib.data.transforms", "tslib.data.fastaug"), "fastaug builds on transforms"
+    assert not {m: imports(m, "tslib.data") for m in graph if m.startswith("tslib.models") and imports(m, "tslib.data")}
+    assert not imports("tslib.errors", "tslib."), "errors.py is the bottom layer"
+    for task in ("classify", "generate", "segment"):
+        assert "tslib.report" not in graph[f"tslib.tasks.{task}.report"], "the page builds on the tasks' sections"
+    for name, edges in graph.items():
+        if name.startswith("tslib.viz"):  # figures draw the results they are given: no models loaded or run
+            assert not {e for e in edges if e.startswith("tslib.tasks")}, (name, edges)
 
 
 def test_engine_knows_no_task_and_inference_no_training_loop():

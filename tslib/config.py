@@ -122,17 +122,3 @@ def cli_type(cls: type, f: dataclasses.Field) -> tuple[type, bool]:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(a for a in args if a is not type(None))
     return hint, optional
-
-
-def check_task_config(obj: Any, task: str) -> None:
-    """The checks every task config makes in ``__post_init__``: a nested ``train`` given as a dict (JSON) becomes
-    a TrainConfig, values are in range, the model belongs to ``task``, and the manifest is named."""
-    from .engine.config import TrainConfig
-    from .models import check_model_name  # here, not at import: the CLI's --help stays fast
-
-    if isinstance(obj.train, dict):
-        obj.train = from_dict(TrainConfig, obj.train)
-    validate(obj)
-    check_model_name(obj.model, task)
-    if hasattr(obj, "manifest") and not obj.manifest:
-        raise ValueError(f"{type(obj).__name__} needs manifest= (the folder or manifest.csv written by `prepare`)")

@@ -28,6 +28,11 @@ class MissingFilesError(TslibError, FileNotFoundError):
     """Files listed in a manifest that no longer exist (moved or deleted since ``prepare``)."""
 
 
+class ImageReadError(OSError):
+    """An image file that cannot be decoded (corrupt, truncated, empty or not an image); raised by
+    ``tslib.data.imageio``."""
+
+
 class TrainingInterrupted(TslibError):
     """Training stopped before its last epoch (Ctrl-C, a callback, a crash); ``last.pt`` holds the progress."""
 
@@ -95,8 +100,6 @@ def report(exc: BaseException, debug: bool = False) -> int:
     if isinstance(exc, TrainingInterrupted | KeyboardInterrupt):
         print(f"interrupted: {_one_line(exc) if str(exc) else 'stopped by the user'}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from .data.imageio import ImageReadError
-
     user = (TslibError, ImageReadError, OSError, ValueError, KeyError, RuntimeError)
     if isinstance(exc, user) and not isinstance(exc, NotImplementedError):
         print(f"error: {_one_line(exc)}", file=sys.stderr)

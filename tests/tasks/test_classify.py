@@ -9,8 +9,8 @@ from torch.utils.data import DataLoader
 
 from tslib.cli import main
 from tslib.data.datasets import LandscapeDataset
+from tslib.data.fastaug import transforms_for
 from tslib.data.prepare import prepare
-from tslib.data.transforms import transforms_for
 from tslib.data.workspace import write_procedural
 from tslib.engine import TrainConfig
 from tslib.errors import TrainingInterrupted

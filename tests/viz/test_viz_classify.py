@@ -17,6 +17,7 @@ from PIL import Image  # noqa: E402
 
 from tslib.models import create_model  # noqa: E402
 from tslib.tasks.classify import preprocessing  # noqa: E402
+from tslib.tasks.classify.review import predict_uploads  # noqa: E402
 from tslib.viz import classify as vc  # noqa: E402
 
 CLASSES = ["buildings", "forest", "sea"]
@@ -111,14 +112,14 @@ def test_upload_handler_reports_bad_bytes():
     value = ({"name": "broken.jpg", "type": "image/jpeg", "size": 9, "content": memoryview(b"not a jpg")},
              {"name": "empty.png", "type": "image/png", "size": 0, "content": memoryview(b"")},
              {"name": "sea.png", "type": "image/png", "size": 1, "content": memoryview(_png_bytes())})
-    out = vc._predict_uploads(value, model, info, top_k=3)
+    out = predict_uploads(value, model, info, top_k=3)
     assert [r["name"] for r in out] == ["broken.jpg", "empty.png", "sea.png"]
     assert "error" in out[0] and "not a readable image" in out[0]["error"]
     assert "empty" in out[1]["error"]
     assert len(out[2]["top"]) == 3 and {c for c, _ in out[2]["top"]} == set(CLASSES)
     assert sum(p for _, p in out[2]["top"]) == pytest.approx(1.0, abs=1e-5)
     # ipywidgets 7 format: dict name -> {"content": bytes}
-    legacy = vc._predict_uploads({"x.jpg": {"metadata": {}, "content": b"\xff\xd8junk"}}, model, info)
+    legacy = predict_uploads({"x.jpg": {"metadata": {}, "content": b"\xff\xd8junk"}}, model, info)
     assert "error" in legacy[0]
 
 

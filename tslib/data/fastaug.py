@@ -19,7 +19,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, STUDY_CROP, STUDY_SIZE, interpolation_mode
+from ..imagenet import IMAGENET_MEAN, IMAGENET_STD
+from .transforms import STUDY_CROP, STUDY_SIZE, eval_transform, interpolation_mode
 
 _RATIO = (3 / 4, 4 / 3)  # RandomResizedCrop's default aspect-ratio range
 _SCALE = (0.8, 1.0)
@@ -94,3 +95,13 @@ class StudyAugment:
         out = cv2.convertScaleAbs(out, alpha=brightness)  # ColorJitter's brightness, saturated at 255 (rounded)
         x = torch.from_numpy(out.reshape(self.size, self.size, -1)).permute(2, 0, 1).float()
         return {**sample, "image": tv_tensors.Image(x.sub_(self.mean).div_(self.std))}
+
+
+def transforms_for(prep: dict, train: bool = False):
+    """Train or eval transform from a preprocessing dict (``size``, ``resize_size``, ``mean``, ``std``,
+    ``interpolation``), as :func:`tslib.classify.preprocessing` returns and run folders store. Training uses
+    :class:`StudyAugment`, :func:`train_transform`'s augmentation in one affine warp."""
+    interp = prep.get("interpolation", "bilinear")
+    if train:
+        return StudyAugment(prep["size"], prep["mean"], prep["std"], interp)
+    return eval_transform(prep["size"], prep["mean"], prep["std"], prep["resize_size"], interp)

@@ -7,12 +7,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import ImageReadError  # noqa: F401  (defined with the other error types; raised here)
+
 #: File extensions treated as images (compared case-insensitively).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-
-
-class ImageReadError(OSError):
-    """An image file that cannot be decoded (corrupt, truncated, empty or not an image)."""
 
 
 def is_hidden(path: Path) -> bool:

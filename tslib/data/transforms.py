@@ -11,8 +11,7 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..imagenet import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported for the data transforms' users)
 
 #: The study's geometry at its native 150 px: resize 150, random crop 125, random resized crop back to 150.
 STUDY_SIZE = 150
@@ -65,18 +64,6 @@ def eval_transform(
     """Deterministic: resize the shorter side to ``resize_size`` (default ``size``), centre crop ``size``."""
     resize = v2.Resize(resize_size or size, interpolation=interpolation_mode(interpolation), antialias=True)
     return v2.Compose([v2.ToImage(), resize, v2.CenterCrop(size), *_finish(mean, std)])
-
-
-def transforms_for(prep: dict, train: bool = False):
-    """Train or eval transform from a preprocessing dict (``size``, ``resize_size``, ``mean``, ``std``,
-    ``interpolation``), as :func:`tslib.classify.preprocessing` returns and run folders store. Training uses
-    :class:`~tslib.data.fastaug.StudyAugment`, :func:`train_transform`'s augmentation in one affine warp."""
-    interp = prep.get("interpolation", "bilinear")
-    if train:
-        from .fastaug import StudyAugment
-
-        return StudyAugment(prep["size"], prep["mean"], prep["std"], interp)
-    return eval_transform(prep["size"], prep["mean"], prep["std"], prep["resize_size"], interp)
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):

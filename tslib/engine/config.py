@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from ..config import setting, validate
+from ..config import from_dict, setting, validate
 
 
 @dataclass
@@ -31,7 +32,26 @@ class TrainConfig:
     num_workers: int = setting(2, "DataLoader worker processes", min=0, flags=("--workers", "--num-workers"),
                                runtime=True)
     progress: bool = setting(True, "progress bars and per-epoch lines", runtime=True)
+    log: str = setting("none", "also log to TensorBoard (<run>/tensorboard: scalars, lr, images, config); "
+                       "history.csv is always written", choices=("none", "tensorboard"), runtime=True)
+    compile: bool = setting(False, "torch.compile the model's networks for training (minutes of compiling first; "
+                            "pays off on GPUs over long runs)", runtime=True)
+    sync_bn: bool = setting(False, "torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm; "
+                            "for small per-GPU batches)", runtime=True)
 
     def __post_init__(self) -> None:
         # Fail at construction, not after the first epoch has run.
         validate(self)
+
+
+def check_task_config(obj: Any, task: str) -> None:
+    """The checks every task config makes in ``__post_init__``: a nested ``train`` given as a dict (JSON) becomes
+    a TrainConfig, values are in range, the model belongs to ``task``, and the manifest is named."""
+    from ..models import check_model_name  # here, not at import: the CLI's --help stays fast
+
+    if isinstance(obj.train, dict):
+        obj.train = from_dict(TrainConfig, obj.train)
+    validate(obj)
+    check_model_name(obj.model, task)
+    if hasattr(obj, "manifest") and not obj.manifest:
+        raise ValueError(f"{type(obj).__name__} needs manifest= (the folder or manifest.csv written by `prepare`)")

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported: models' default stats)
+from ..imagenet import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported: models' default stats)
 from .registry import register_model
 
 

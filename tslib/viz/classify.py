@@ -1,12 +1,11 @@
-"""What the classification notebooks show: training curves, confusion matrices, mistakes, result tables,
-predictions on new images and an upload widget."""
+"""What the classification notebooks show: training curves, confusion matrices, mistakes, explanations, result
+tables and predictions. Figures draw the results they are given; :mod:`tslib.tasks.classify.review` computes
+them from a run (its mistakes, images it has not seen, uploaded photos)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,18 +14,11 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..data.datasets import LandscapeDataset
-from ..data.imageio import ImageReadError, decode_rgb, load_rgb
-from ..data.loaders import make_loader
+from ..data.imageio import load_rgb
 from ..engine.runs import find_run_root, phase_dirs
-from ..tasks.classify.config import ClassifyConfig
-from ..tasks.classify.data import split_dataset
-from ..tasks.classify.evaluate import trusted_outputs
-from ..tasks.classify.explain import explain_inputs, most_confident_mistakes, overlay
-from ..tasks.classify.prediction import predict_images
-from ..tasks.classify.trust import load_trusted
 from .common import image_grid as _image_grid
 from .common import title as _title
+from .heatmap import overlay
 
 # The original study's reported test accuracies (simple CNN from scratch; frozen EfficientNetV2-L + MLP head).
 STUDY_CNN_ACC = 0.69
@@ -106,28 +98,6 @@ def plot_confusion(metrics_split: dict, classes: Sequence[str], tag: str | None 
     return fig
 
 
-def _split_probs(run_dir: str | Path, split: str, device: str, tta: bool = False):
-    """(model, run info, dataset, calibrated probabilities, labels) of a run on one manifest split."""
-    trusted, info = load_trusted(run_dir, device)
-    cfg = ClassifyConfig.from_run(run_dir)
-    ds = split_dataset(cfg, split, info["preprocessing"], info["classes"])
-    loader = make_loader(ds, cfg.train.batch_size, num_workers=cfg.train.num_workers)
-    probs, _, _, labels = trusted_outputs(trusted, loader, trusted.temperature.device, tta)
-    return trusted.model, info, ds, probs, labels
-
-
-def misclassified(run_dir: str | Path, split: str = "test", n: int = 12, tta: bool = False,
-                  device: str = "auto") -> list[dict]:
-    """The ``n`` most confident wrong predictions of a run on a manifest split: ``{"path", "true", "pred",
-    "prob", "true_prob"}``."""
-    _, info, ds, probs, labels = _split_probs(run_dir, split, device, tta)
-    conf, pred = probs.max(1)
-    pred, y = pred.tolist(), labels.tolist()
-    wrong = most_confident_mistakes(probs, labels, n).tolist()
-    return [{"path": str(ds.path(i)), "true": info["classes"][y[i]], "pred": info["classes"][pred[i]],
-             "prob": float(conf[i]), "true_prob": float(probs[i, y[i]])} for i in wrong]
-
-
 def plot_misclassified(mistakes: Sequence[dict], tag: str | None = None, cols: int = 6):
     """Grid of wrong predictions (raw images) titled with the true and predicted class and its probability."""
     def draw(m: dict, ax) -> None:
@@ -136,19 +106,6 @@ def plot_misclassified(mistakes: Sequence[dict], tag: str | None = None, cols: i
 
     return _image_grid(list(mistakes), min(cols, max(1, len(mistakes))), draw, tag,
                        f"Most confident mistakes ({len(mistakes)} shown)")
-
-
-def explain_mistakes(run_dir: str | Path, split: str = "test", n: int = 6, method: str = "gradcam",
-                     device: str = "auto") -> dict:
-    """The ``n`` most confident wrong predictions of a run on a manifest split with their CAM heat maps for the
-    predicted class: :func:`plot_explanations`'s arguments (``images``, ``heats``, ``probs``, ``classes``,
-    ``labels``, ``captions``)."""
-    model, info, ds, probs, labels = _split_probs(run_dir, split, device)
-    idx = most_confident_mistakes(probs, labels, n).tolist()
-    size = info["preprocessing"]["size"]
-    x = torch.stack([ds[i]["image"] for i in idx]) if idx else torch.zeros(0, 3, size, size)
-    return {**explain_inputs(model, x, info, method=method), "labels": labels[idx].tolist(),
-            "captions": [Path(ds.path(i)).name for i in idx]}
 
 
 def plot_explanations(images, heats, probs, classes: Sequence[str], k: int = 3, labels: Sequence[int] | None = None,
@@ -213,17 +170,6 @@ def model_summary(model, img_size: int, depth: int = 2, device: str = "cpu"):
                    col_names=("output_size", "num_params", "trainable"), row_settings=("var_names",))
 
 
-def new_images(manifest_dir: str | Path, n: int = 8) -> tuple[list[Path], str]:
-    """``n`` images the model has not been trained on: Intel's unlabelled seg_pred if the manifest has it,
-    else test images; and where they come from."""
-    try:
-        ds, where = LandscapeDataset(manifest_dir, "unlabeled"), "Intel seg_pred (unlabelled)"
-    except ValueError:
-        ds, where = LandscapeDataset(manifest_dir, "test"), "test split (this manifest has no unlabelled images)"
-    step = max(1, len(ds) // n)
-    return [ds.path(i) for i in range(0, len(ds), step)][:n], where
-
-
 def plot_predictions(preds: Sequence[dict], tag: str | None = None, cols: int = 4, title: str = "Predictions"):
     """Grid of ``predict`` results: each image with its predicted class and (calibrated) probability, in orange with
     "uncertain" when the run's OOD score rejects it (or its error)."""
@@ -237,45 +183,3 @@ def plot_predictions(preds: Sequence[dict], tag: str | None = None, cols: int = 
                      fontsize=9, color="darkorange" if unsure else "black")
 
     return _image_grid(list(preds), min(cols, max(1, len(preds))), draw, tag, title)
-
-
-def _predict_uploads(value: Any, model, info: dict, top_k: int = 3) -> list[dict]:
-    """``{"name", "image", "top"}`` per readable upload, ``{"name", "error"}`` per unreadable one. ``value``: a
-    FileUpload value, ipywidgets 8 (tuple of dicts with "name", "content") or 7 (dict name -> {"content"})."""
-    files = value.items() if isinstance(value, dict) else [(f.get("name", "upload"), f) for f in value]
-    out = []
-    for name, data in ((n, bytes(f["content"])) for n, f in files):
-        try:
-            image = decode_rgb(data, name)
-        except ImageReadError as e:
-            out.append({"name": name, "error": str(e).removeprefix(f"{name}: ")})
-            continue
-        pred = predict_images(model, [image], info["preprocessing"], info["classes"], top_k=top_k)[0]
-        out.append({"name": name, "image": image, "top": pred["top"], "uncertain": pred.get("uncertain", False)})
-    return out
-
-
-def upload_widget(run_dir: str | Path, top_k: int = 3, device: str = "auto"):
-    """FileUpload + output area: each uploaded image is shown with the run's top-``top_k`` classes."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    model, info = load_trusted(run_dir, device)  # calibrated probabilities, and "uncertain" for non-landscapes
-    upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
-    out = widgets.Output()
-
-    def on_upload(change: dict) -> None:
-        out.clear_output()
-        with out:
-            for r in _predict_uploads(change["new"], model, info, top_k):
-                if "error" in r:
-                    print(f"{r['name']}: cannot read this file as an image ({r['error'].split(' (')[0]})")
-                    continue
-                r["image"].thumbnail((160, 160))
-                display(r["image"])
-                unsure = " (uncertain: this does not look like a landscape photo)" if r["uncertain"] else ""
-                print(r["name"] + ": " + ", ".join(f"{c} {p:.1%}" for c, p in r["top"]) + unsure)
-
-    upload.observe(on_upload, names="value")
-    note = widgets.HTML(f"Classify your own landscape photos with <code>{html.escape(str(run_dir))}</code>:")
-    return widgets.VBox([note, upload, out])

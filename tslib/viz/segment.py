@@ -14,7 +14,7 @@ import torch
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..imagenet import IMAGENET_MEAN, IMAGENET_STD
 from .common import title as _title
 
 #: The study's only reported number: pixel accuracy of its UNet on Landcover.ai after 3 epochs.

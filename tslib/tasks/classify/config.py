@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import check_task_config, from_dict, setting
-from ...engine.config import TrainConfig
+from ...config import from_dict, setting
+from ...engine.config import TrainConfig, check_task_config
 
 
 @dataclass
@@ -33,6 +33,9 @@ class ClassifyConfig:
     cache_views: int = setting(1, "cached views per image (1 clean + K-1 augmented)", min=1)
     decode_cache: bool = setting(False, "decode every image once and keep it in memory at the input scale "
                                         "(faster epochs; ~1.6 GB per 20,000 images at 150 px)", runtime=True)
+    gpu_augment: bool | None = setting(None, "decode once, keep the images on the device and augment whole "
+                                       "batches there (default: on with a GPU; decodes as --decode-cache does)",
+                                       runtime=True)
     tta: bool = setting(False, "also evaluate with flip test-time augmentation", runtime=True)
     calibrate: bool = setting(True, "fit a temperature on val after training (--no-calibrate: raw softmax)",
                               runtime=True)

@@ -6,9 +6,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...data.datasets import LandscapeDataset, split_limit
+from ...data.fastaug import transforms_for
 from ...data.loaders import make_loader
 from ...data.sampling import make_weighted_sampler
-from ...data.transforms import transforms_for
 from ...models import Classifier
 from .config import ClassifyConfig
 
@@ -33,14 +33,23 @@ def split_dataset(cfg: ClassifyConfig, split: str, prep: dict, classes: list[str
                             limit_per_class=split_limit(split, cfg.limit_per_class), seed=cfg.train.seed)
 
 
-def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = None) -> dict[str, LandscapeDataset]:
+def device_augment(cfg: ClassifyConfig, device: torch.device) -> bool:
+    """Whether training batches are augmented on the device (:mod:`tslib.data.gpuaug`): ``cfg.gpu_augment``, by
+    default on with a GPU; never under a feature cache (its images are augmented once, when cached)."""
+    wanted = cfg.gpu_augment if cfg.gpu_augment is not None else device.type == "cuda"
+    return bool(wanted and cfg.augment and not cfg.use_cache)
+
+
+def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = None,
+                 device: torch.device | None = None) -> dict[str, LandscapeDataset]:
     """train (augmented if ``cfg.augment``), val and test (when the manifest has one), every file checked to
     exist up front: a file deleted after ``prepare`` is one clear error now, not a crash in epoch 7."""
     out = {}
+    on_device = device is not None and device_augment(cfg, device)
     for split in ("train", "val", "test"):
         try:
             # the decode cache pays off from the second epoch on: never for test, nor under a feature cache
-            cache = cfg.decode_cache and split != "test" and not cfg.use_cache
+            cache = (cfg.decode_cache or on_device) and split != "test" and not cfg.use_cache
             out[split] = split_dataset(cfg, split, prep, classes, augment=split == "train" and cfg.augment,
                                        decode_cache=cache)
         except ValueError as e:
@@ -52,6 +61,17 @@ def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = No
             out[split].warm_cache(cfg.train.progress)
         classes = classes or out["train"].classes
     return out
+
+
+def train_loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device):
+    """The run's training batches: the loader, or with :func:`device_augment` the same order augmented on the
+    device from images decoded once."""
+    loader = run_loader(ds, cfg, device, train=True)
+    if not device_augment(cfg, device):
+        return loader
+    from ...data.gpuaug import DeviceLoader
+
+    return DeviceLoader(loader, device)
 
 
 def run_loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool, seed_offset: int = 0,

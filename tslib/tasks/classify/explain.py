@@ -15,16 +15,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
-from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from ...data.fastaug import transforms_for
 from ...data.imageio import ImageReadError, load_rgb
-from ...data.transforms import denormalize, transforms_for
+from ...data.transforms import denormalize
 from ...errors import check_out_dir
 from ...utils import resolve_device
+from ...viz.heatmap import overlay
 
 #: ``--cam`` names. Both weight the target layer's channels by the class score's gradients; Grad-CAM++ weights
 #: positive gradients per location, which separates several instances of a class better. Gradient-free methods
@@ -103,16 +104,6 @@ def explain(model: nn.Module, x: Tensor, targets: Sequence[int] | Tensor | None 
     # grad-cam divides by (max + 1e-7): maps of tiny activations (e.g. an untrained V2) would peak below 1
     peak = heats.amax((1, 2), keepdim=True)
     return torch.where(peak > 0, heats / peak.clamp_min(1e-12), heats)
-
-
-def overlay(image: np.ndarray | Image.Image, heat: Tensor | np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The heat map in the jet colour map blended over ``image`` (uint8 HWC); the map is resized to the image."""
-    img = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
-    heat = torch.as_tensor(heat, dtype=torch.float32)
-    if tuple(heat.shape) != img.shape[:2]:
-        heat = torch.nn.functional.interpolate(heat[None, None], img.shape[:2], mode="bilinear")[0, 0]
-    return show_cam_on_image(img.astype(np.float32) / 255, heat.clamp(0, 1).numpy(), use_rgb=True,
-                             image_weight=1 - alpha)
 
 
 def explain_inputs(model: nn.Module, x: Tensor, info: dict, targets: Sequence[int] | None = None,

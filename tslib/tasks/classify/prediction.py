@@ -12,8 +12,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from ...data.fastaug import transforms_for
 from ...data.imageio import ImageReadError, is_hidden, is_image_name, load_rgb, to_rgb
-from ...data.transforms import transforms_for
 from ...models import Classifier
 from .trust import TrustedClassifier, load_trusted
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...report import manifest_tag, part, split_table, table
 from ...viz import calibration as viz_calibration
 from ...viz import classify as viz
+from ...viz.page import manifest_tag, part, split_table, table
 
 
 def data_tag(config: dict) -> tuple[str, str | None]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...report import manifest_tag, part, read_json, split_table, table
 from ...viz import generate as viz
+from ...viz.page import manifest_tag, part, read_json, split_table, table
 
 SCORES = ("recon_mse", "psnr", "ssim", "fid", "kid", "kid_std", "feature_space", "n")
 

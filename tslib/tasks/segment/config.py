@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import check_task_config, from_dict, setting
+from ...config import from_dict, setting
 from ...data.masks import parse_class_names
-from ...engine.config import TrainConfig
+from ...engine.config import TrainConfig, check_task_config
 
 
 @dataclass

@@ -24,8 +24,8 @@ from ...data.landcover import PALETTE as LANDCOVER_PALETTE
 from ...data.landcover import find_landcover_root
 from ...data.manifest import hash_split
 from ...data.masks import load_mask, parse_palette
-from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...errors import MissingFilesError
+from ...imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 SPLITS = ("train", "val", "test")
 #: Mask value of padding (and of nothing else) when no ignore value is set: never a class (classes are < 255).

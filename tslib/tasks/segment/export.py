@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...export import Exportable
+from ...imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 OUTPUTS = (
     {"name": "probs", "shape": ["N", "C", "H", "W"], "meaning": "per-pixel class probabilities (softmax over C)"},

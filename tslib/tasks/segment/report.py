@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...report import frame, part, segment_maps, split_table
 from ...viz import segment as viz
+from ...viz.page import frame, part, segment_maps, split_table
 
 
 def data_tag(config: dict) -> tuple[str, str | None]:

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ...engine.inference import flip_tta
 from ...engine.precision import autocast
+from ...imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
