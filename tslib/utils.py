@@ -67,17 +67,34 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``); elsewhere the
+    classic set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_target(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it replaces ``path``, on error it is deleted.
 
     The temp file lives in the same folder because ``os.replace`` is only atomic within one
-    filesystem: readers see the old file or the new one, never a truncated one.
+    filesystem: readers see the old file or the new one, never a truncated one. ``mkstemp`` creates it 0600;
+    it is given the mode a plain ``open(path, "w")`` would (0666 less the umask), so run files, maps and the
+    results page can be shared as any other file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -414,3 +414,55 @@ class _BudgetTask(SupervisedTask):
 
     def evaluate(self, model, loader, device):
         return {"val_n": float(len(loader))}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_run_files_get_the_mode_plain_open_would_give(tmp_path, umask, intel_root):
+    """Atomic writes go through mkstemp (0600): every file of a run and the results page must end as
+    open(..., "w") makes them under the umask, so they can be shared."""
+    from tslib.cli import main
+    from tslib.report import write_report
+
+    old = os.umask(umask)
+    try:
+        assert main(["prepare", "--intel", str(intel_root), "--out", str(tmp_path / "prep"), "--quiet"]) == 0
+        assert main(["train", "--manifest", str(tmp_path / "prep" / "manifest.csv"), "--model", "cnn",
+                     "--img-size", "32", "--epochs", "1", "--workers", "0", "--no-progress",
+                     "--out", str(tmp_path / "runs" / "cnn")]) == 0
+        page = write_report(tmp_path / "runs")
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    want = 0o666 & ~umask
+    assert os.stat(tmp_path / "plain.txt").st_mode & 0o777 == want
+    files = [p for p in (tmp_path / "runs" / "cnn").rglob("*") if p.is_file()] + [page]
+    assert {p.name for p in files} >= {"run.json", "config.json", "history.csv", "last.pt", "best.pt", "model.pt",
+                                       "metrics.json", "report.html"}
+    assert {p.name: oct(os.stat(p).st_mode & 0o777) for p in files} == {p.name: oct(want) for p in files}
+
+
+def test_compile_trains_the_same_and_keeps_plain_checkpoints(tmp_path, monkeypatch):
+    """--compile runs the step through torch.compile (dynamo's eager backend here, to skip the C++ build) and the
+    run's files hold the plain model's keys, without torch.compile's ``_orig_mod.`` prefix."""
+    import tslib.engine.parallel as parallel
+
+    compiled, real = [], torch.compile
+
+    def eager_compile(net):
+        compiled.append(type(net).__name__)
+        return real(net, backend="eager")
+
+    monkeypatch.setattr(parallel.torch, "compile", eager_compile)
+    loader = DataLoader(ColourBlobs(32, 0, augment=False), batch_size=8)
+    results = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        model = tiny_cnn(dropout=0.0)
+        fit(model, ClassificationTask(), loader, loader, cfg(epochs=2, compile=flag), tmp_path / str(flag))
+        results[flag] = model.state_dict()
+    assert compiled == ["Sequential"]
+    for k, v in results[False].items():
+        torch.testing.assert_close(results[True][k], v)
+    saved = load_checkpoint(tmp_path / "True" / "last.pt", tiny_cnn())
+    assert set(saved["model"]) == set(results[False]) and not any("_orig_mod" in k for k in saved["model"])
