@@ -2,9 +2,10 @@
 
 ``torchrun --nproc_per_node=N -m tslib train ...`` starts N copies of the command; :func:`setup` (called by every
 task's ``start_run``) joins them into one process group. Each process then takes its share of every global batch
-(:class:`ShardedSampler`: the single-process order, split), gradients are averaged across processes after every
-backward pass (the all-reduce ``DistributedDataParallel`` does; done in the engine's step so that tasks owning
-several optimizers, a GAN, work unchanged), BatchNorm statistics are broadcast from rank 0 after each epoch, and
+(:class:`ShardedSampler`: the single-process order, split), gradients are averaged across processes during the
+backward pass by ``DistributedDataParallel`` (``tslib.engine.parallel``: one per network, so tasks owning
+several optimizers, a GAN, work unchanged), BatchNorm statistics are broadcast from rank 0 after each epoch (or
+synchronised every batch with ``--sync-bn``), and
 only rank 0 writes files and shows progress. Validation and the frozen-backbone feature cache are sharded too
 (:func:`shard_loader`): each process takes every N-th sample, tasks sum their counts across processes
 (:func:`sum_over_processes`), cached features are gathered back in order (:func:`gather_rows`). Without
@@ -57,22 +58,6 @@ def setup(device: torch.device) -> torch.device:
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
-
-
-def average_gradients(params: list[nn.Parameter]) -> None:
-    """Average ``.grad`` over processes, in one flat all-reduce (as DDP's buckets do)."""
-    if world_size() == 1:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world_size()
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
 
 
 def broadcast_state(module: nn.Module, buffers_only: bool = False) -> None:

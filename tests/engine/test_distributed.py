@@ -56,6 +56,49 @@ if distributed.is_main():
 '''
 
 
+# Two networks with two optimizers, as a GAN: the model names them in parallel_networks, so each gets its own DDP
+# and the model's methods call through it. "b" runs twice before one backward (D on real and on fake) and its
+# second loss also flows into "a" (G's step through D). No BatchNorm or random draws: 1 and 2 processes agree.
+TWO_NETS = SCRIPT.split("run, epochs, resume")[0] + r'''
+from tslib.engine.optim import Optimization
+
+class Pair(nn.Module):
+    parallel_networks = ("a", "b")
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 1)
+    def score(self, x):
+        return self.b(x).squeeze(1)
+
+class PairTask(Task):
+    monitor = None
+    def configure_optimizers(self, model, config, steps, groups=None):
+        return Optimization({n: torch.optim.SGD(getattr(model, n).parameters(), lr=0.05) for n in ("b", "a")})
+    def training_step(self, model, batch, ctx):
+        x, y = batch["x"], batch["y"]
+        h = model.a(x)
+        loss_b = ((model.score(x) - y) ** 2).mean() + ((model.score(h.detach()) + y) ** 2).mean()
+        ctx.step("b", loss_b)
+        loss_a = ((model.score(h) - 2 * y) ** 2).mean()
+        ctx.step("a", loss_a)
+        return {"loss_a": loss_a.detach(), "loss_b": loss_b.detach()}
+    @torch.no_grad()
+    def evaluate(self, model, loader, device):
+        return {"val_loss": 0.0}
+
+run, epochs, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+distributed.setup(torch.device("cpu"))
+torch.manual_seed(0)
+model = Pair()
+cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.05, schedule="none", grad_clip=None, weight_decay=0.0,
+                  device="cpu", num_workers=0, progress=False)
+fit(model, PairTask(), make_loader(Data(40, 1), 8, train=True, seed=0), make_loader(Data(16, 2), 8), cfg, run)
+assert "a" not in model.__dict__ and set(model.state_dict()) == {"a.weight", "a.bias", "b.weight", "b.bias"}
+if distributed.is_main():
+    torch.save(model.state_dict(), f"{run}/final.pt")
+'''
+
+
 # The frozen-backbone feature cache and validation, sharded across processes: each computes every N-th sample.
 SHARDED = r'''
 import json, sys, torch
@@ -136,6 +179,32 @@ def test_two_processes_match_one_and_resume(tmp_path):
         torch.testing.assert_close(resumed[k], one[k], atol=1e-5, rtol=1e-5)
     history = (tmp_path / "resumed" / "history.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in history[1:]] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.slow
+def test_networks_of_a_two_optimizer_task_each_get_ddp(tmp_path):
+    _run(tmp_path, tmp_path / "one", 3, 1, script=TWO_NETS)
+    _run(tmp_path, tmp_path / "two", 3, 2, script=TWO_NETS)
+    one, two = (torch.load(tmp_path / r / "final.pt") for r in ("one", "two"))
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], atol=1e-5, rtol=1e-5)
+
+
+def test_sync_batchnorm_round_trip_keeps_tensors_and_classes():
+    from torch import nn
+
+    from tslib.engine.parallel import check_sync_bn, convert_sync_batchnorm, revert_sync_batchnorm
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4)))
+    weight, stats = model[1].weight, model[2][1].running_mean
+    kinds = convert_sync_batchnorm(model)
+    assert isinstance(model[1], nn.SyncBatchNorm) and isinstance(model[2][1], nn.SyncBatchNorm)
+    assert model[1].weight is weight  # the optimizer's parameters stay the same objects
+    revert_sync_batchnorm(model, kinds)
+    assert type(model[1]) is nn.BatchNorm2d and type(model[2][1]) is nn.BatchNorm1d
+    assert model[1].weight is weight and model[2][1].running_mean is stats
+    with pytest.raises(ValueError, match="--sync-bn needs GPUs"):
+        check_sync_bn(torch.device("cpu"))
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ validation loader becomes metrics (``evaluate``) and, where it must, its own opt
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -28,6 +29,7 @@ from ..utils import atomic_write_text, check_stop, resolve_device, seed_everythi
 from .checkpoint import check_room, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .optim import Optimization, StepContext, default_optimization
+from .parallel import training_view
 from .precision import autocast, resolve_amp
 
 Logs = dict[str, Any]
@@ -225,6 +227,13 @@ def fit(
 
     reason = "finished"
     started = time.perf_counter()
+    parallel = contextlib.ExitStack()  # DDP (torchrun) / torch.compile around the model, undone however it ends
+    step_model = parallel.enter_context(training_view(model, device, config.sync_bn, config.compile))
+    board = None
+    if config.log == "tensorboard" and distributed.is_main():
+        from .tensorboard import TensorBoardLog
+
+        board = TensorBoardLog(run_dir, full_config, task, config.epochs, start_epoch)
     try:
         for epoch in range(start_epoch, config.epochs + 1):
             if config.patience is not None and bad_epochs >= config.patience:
@@ -246,8 +255,8 @@ def fit(
             ctx.epoch = epoch
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch}
-            row |= _train_epoch(model, step, train_loader, ctx, memory_format, f"epoch {epoch}/{config.epochs}",
-                                progress)
+            row |= _train_epoch(step_model, step, train_loader, ctx, memory_format,
+                                f"epoch {epoch}/{config.epochs}", progress)
             distributed.broadcast_state(model, buffers_only=True)  # one set of BatchNorm statistics
             if val_loader is not None:
                 model.eval()
@@ -278,6 +287,8 @@ def fit(
                 metrics = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds"))
                 star = "  *" if is_best and monitor else ""  # marks a new best.pt
                 tqdm.write(f"epoch {epoch}/{config.epochs}  {metrics}  {row['seconds']:.1f}s{star}")
+            if board is not None:
+                board.epoch(row, model, val_loader, device)
             info = dict(epoch=epoch, history=history, model=model, run_dir=run_dir, row=row, is_best=is_best)
             for callback in callbacks if distributed.is_main() else ():
                 callback(info)
@@ -286,6 +297,10 @@ def fit(
         done = history[-1]["epoch"] if history else 0
         if distributed.is_main():
             print(f"training interrupted after epoch {done}; fit(..., resume=True) continues from {last_path}")
+    finally:
+        parallel.close()
+        if board is not None:
+            board.close(history, monitor)
     distributed.barrier()  # rank 0 has written best.pt/last.pt before any process reads them back
     if reason == "finished" and (not history or history[-1]["epoch"] < config.epochs):
         reason = "early_stopped"  # resumed a run that had already stopped early

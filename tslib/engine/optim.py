@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import distributed
 from .config import TrainConfig
 from .precision import autocast
 
@@ -108,8 +107,8 @@ class StepContext:
         optimizer = self.optim.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        # Under torchrun the backward pass has already averaged the gradients (DDP, engine/parallel.py).
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        distributed.average_gradients(params)  # torchrun: the mean gradient of the global batch
         if self.grad_clip is not None:
             self.scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
             nn.utils.clip_grad_norm_(params, self.grad_clip)

@@ -72,6 +72,8 @@ class LatentGAN(nn.Module):
     ``sample`` and ``forward`` on top of it."""
 
     latent_dim: int
+    #: Trained by separate optimizers: under torchrun each gets its own DistributedDataParallel (engine/parallel.py).
+    parallel_networks = ("generator", "discriminator")
 
     def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         device = next(self.parameters()).device

@@ -51,6 +51,8 @@ class DDPM(nn.Module):
 
     variational = False
     sampler_options = SAMPLER_OPTIONS
+    #: Under torchrun only the trained network is wrapped in DistributedDataParallel (never the EMA copy).
+    parallel_networks = ("unet",)
 
     def __init__(self, num_classes: int, img_size: int = 64, width: int = 32, levels: int | None = None,
                  layers: int = 1, attention: bool = True, timesteps: int = 1000, cond_drop: float = 0.1,
