@@ -19,6 +19,20 @@ def _labels(model: nn.Module, batch: dict) -> Tensor | None:
     return batch["label"] if getattr(model, "conditional", False) else None
 
 
+def log_images(model: nn.Module, loader: DataLoader, device: torch.device, n: int = 8) -> dict[str, Tensor]:
+    """What ``--log tensorboard`` shows of a generator: ``n`` samples from a fixed seed (so epochs compare), one per
+    class in turn when conditional, and for autoencoders the first val images over their reconstructions."""
+    labels = (torch.arange(n) % model.num_classes).to(device) if getattr(model, "conditional", False) else None
+    z = model.prior(n, generator=torch.Generator().manual_seed(0))
+    shown = {"samples": model.decode(z, labels)}
+    if hasattr(model, "encode"):
+        batch = to_device(next(iter(loader)), device)
+        x, y = batch["image"][:n], _labels(model, batch)
+        y = None if y is None else y[:n]
+        shown["reconstructions"] = torch.cat([x, model.decode(model.encode(x, y), y)])
+    return shown
+
+
 def vae_terms(out: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
     """Reconstruction error summed per image (the study's loss) and per pixel, and the KL term (0 for an AE)."""
     err = (out["recon"].float() - x.float()).pow(2)
@@ -29,6 +43,8 @@ def vae_terms(out: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
 
 class ReconstructionTask(SupervisedTask):
     """AE / VAE / cVAE: loss = reconstruction (sum per image) + beta x KL, beta warming up over ``warmup`` epochs."""
+
+    log_images = staticmethod(log_images)
 
     monitor = "val_loss"
     mode = "min"
@@ -101,6 +117,8 @@ class GANTask:
     quality, so the last epoch is kept (FID judges the samples afterwards).
     """
 
+    log_images = staticmethod(log_images)
+
     monitor = None
     mode = "min"
 
@@ -166,6 +184,8 @@ class DiffusionTask(SupervisedTask):
     curve moves only when the model does. No monitor: the last epoch's EMA weights sample best, however the
     (noisy) loss moves.
     """
+
+    log_images = staticmethod(log_images)
 
     monitor = None
     mode = "min"

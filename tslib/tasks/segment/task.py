@@ -24,6 +24,15 @@ def soft_dice_loss(logits: Tensor, target: Tensor, ignore_index: int | None = No
     return 1 - ((2 * inter + 1) / (denom + 1)).mean()
 
 
+def _colourise(index: Tensor, n_classes: int) -> Tensor:
+    """Class indices [N, H, W] -> [N, 3, H, W] in matplotlib's tab10 colours (ignored pixels black)."""
+    from matplotlib import colormaps
+
+    palette = torch.tensor(colormaps["tab10"].colors[:10], dtype=torch.float32)
+    palette = torch.cat([palette[torch.arange(n_classes) % 10], torch.zeros(1, 3)])
+    return palette[index.clamp(0, n_classes).cpu()].permute(0, 3, 1, 2)
+
+
 class SegmentationTask(SupervisedTask):
     monitor = "val_miou"
     mode = "max"
@@ -47,6 +56,18 @@ class SegmentationTask(SupervisedTask):
         valid = batch["mask"] != (-100 if self.ignore_index is None else self.ignore_index)
         acc = ((logits.argmax(1) == batch["mask"]) & valid).sum() / valid.sum().clamp(min=1)
         return loss, {"pixel_acc": acc.detach()}
+
+    def log_images(self, model: nn.Module, loader: DataLoader, device: torch.device, n: int = 4) -> dict:
+        """What ``--log tensorboard`` shows: the first val tiles as image | prediction | truth, side by side."""
+        from ...data.transforms import denormalize
+
+        batch = to_device(next(iter(loader)), device)
+        x, truth = batch["image"][:n], batch["mask"][:n].long()
+        n_classes = len(self.classes)
+        truth = torch.where((truth >= 0) & (truth < n_classes), truth, n_classes)  # ignored pixels: black
+        pred = model(x).argmax(1)
+        rows = [denormalize(x.float()).cpu(), _colourise(pred, n_classes), _colourise(truth, n_classes)]
+        return {"predictions": torch.cat(rows, dim=3)}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
