@@ -1,13 +1,15 @@
 """Every benchmark in one run, each figure a ratio of settings measured side by side on this machine.
 
-    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate]
+    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate,ddp,augment]
 
 --quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). ``sampling``: images/s
 of every generator at 64 px and of the diffusion model against ``--steps``, sampler and guidance; ``generate``:
 training steps/s of every generator at 32 and 64 px through the engine (about 2 minutes together in --quick).
 The last two lines are ``data_path_speedup: X`` (the training loader against a naive per-image PIL loop) and
 ``feature_cache_speedup: Y`` (frozen-backbone head training per epoch after the first, cached features against
-recomputing the backbone). Each section is also a script of its own (``benchmarks/*.py --help``: steps is
+recomputing the backbone), then ``ddp_vs_manual: Z`` (2 torchrun processes: the hand-made gradient averaging's
+step time over DistributedDataParallel's, benchmarks/ddp.py) and ``device_augment_speedup: W`` (the device
+augmentation path's images/s over the CPU path's with 2 workers, benchmarks/device_augment.py). Each section is also a script of its own (``benchmarks/*.py --help``: steps is
 train_step.py, generate gen_train_step.py); results: benchmarks/RESULTS.md.
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules, from any folder
 
-SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling", "generate")
+SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling", "generate", "ddp", "augment")
 
 
 def machine(device: str) -> str:
@@ -104,8 +106,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## generator training steps ({device}; batch {gen_train_step.BATCH}, real engine and tasks)")
         gen_train_step.run(args.quick, device)
 
+    if "ddp" in only:
+        import ddp
+
+        print("\n## data parallel: DistributedDataParallel vs the landed hand-made gradient averaging (torchrun)")
+        r = ddp.run(steps=10 if args.quick else 30, device=args.device)
+        print(f"  {r['procs']} processes x {r['threads']} threads, {r['model']} at {r['img_size']} px, global batch "
+              f"{r['batch_size']}: manual {1000 * r['manual']:.1f} ms/step, DDP {1000 * r['ddp']:.1f} ms/step")
+        last["ddp_vs_manual"] = r["ddp_vs_manual"]
+
+    if "augment" in only:
+        import device_augment
+
+        print(f"\n## device augmentation path vs the CPU path (2 workers), images/s ({device})")
+        r = device_augment.run(args.quick, device=device)
+        for row in r["rows"]:
+            print(f"  {row['size']:4d} px: CPU path {row['cpu']:7.0f}, device path {row['device']:7.0f}, "
+                  f"{row['ratio']:.2f}x")
+        last["device_augment_speedup"] = r["speedup"]
+
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    for key in ("data_path_speedup", "feature_cache_speedup"):
+    for key in ("data_path_speedup", "feature_cache_speedup", "ddp_vs_manual", "device_augment_speedup"):
         if key in last:
             print(f"{key}: {last[key]:.2f}")
     return 0

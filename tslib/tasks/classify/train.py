@@ -17,7 +17,7 @@ from ...data.datasets import LandscapeDataset, resolve_manifest
 from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
 from .config import ClassifyConfig
-from .data import preprocessing, run_datasets, run_loader
+from .data import preprocessing, run_datasets, run_loader, train_loader
 from .evaluate import evaluate_run, fit_run_trust
 from .features import cache_key, cached_features
 from .task import ClassificationTask
@@ -66,7 +66,7 @@ def train_classifier(
     model = create_model(cfg.model, len(classes), pretrained=cfg.pretrained, freeze=cfg.frozen_phase,
                          hidden=cfg.hidden, dropout=cfg.dropout, weights_path=cfg.weights_path)
     prep = preprocessing(model, cfg.img_size)
-    data = run_datasets(cfg, prep, classes)
+    data = run_datasets(cfg, prep, classes, device)
     finetune = bool(cfg.unfreeze_after)
     runs.write_run_info(run_dir, "classify", cfg, model=model, classes=classes, preprocessing=prep,
                         trained="head" if cfg.freeze and not finetune else "model",
@@ -82,7 +82,7 @@ def train_classifier(
         runs.require_completed(result, run_dir)
         model.head.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
     else:
-        result = fit(model, task, run_loader(data["train"], cfg, device, True),
+        result = fit(model, task, train_loader(data["train"], cfg, device),
                      run_loader(data["val"], cfg, device, False), run_dir=run_dir, **fit_kw)
         runs.require_completed(result, run_dir)
         model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
@@ -95,7 +95,7 @@ def train_classifier(
         ft_dir = run_dir / FINETUNE_PHASE["dir"]
         ft_cfg = replace(cfg.train, epochs=cfg.train.epochs - cfg.unfreeze_after)
         ft_resume = resume and (ft_dir / "last.pt").is_file()  # phase 2 may not have started
-        result = fit(model, task, run_loader(data["train"], cfg, device, True),
+        result = fit(model, task, train_loader(data["train"], cfg, device),
                      run_loader(data["val"], cfg, device, False), run_dir=ft_dir, param_groups=groups,
                      **{**fit_kw, "config": ft_cfg, "resume": ft_resume})
         runs.require_completed(result, ft_dir)
