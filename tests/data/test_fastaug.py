@@ -66,8 +66,10 @@ def test_decode_cache_gives_the_same_samples(manifest):
     tf = StudyAugment(24)
     plain = LandscapeDataset(manifest, "train", tf)
     cached = LandscapeDataset(manifest, "train", tf, decode_cache=24)
-    cached.warm_cache()
-    assert all(c is not None and min(c.shape[-2:]) == 24 for c in cached._cache)
+    images = cached.cached_images()
+    assert len(images) == len(cached) and all(min(c.shape[-2:]) == 24 and c.dtype == torch.uint8 for c in images)
+    with pytest.raises(ValueError, match="needs a dataset built with decode_cache"):
+        plain.cached_images()
     for workers in (0, 2):
         torch.manual_seed(5)  # without workers the transforms draw from this process's generator
         a = list(make_loader(plain, 8, train=True, seed=1, num_workers=workers))

@@ -71,3 +71,30 @@ def test_generator_cli_logs_samples_and_reconstructions(tmp_path, intel_root, ca
     assert main(["train", "--task", "generate", "--model", "vae", "--manifest", str(tmp_path / "prep"),
                  "--log", "wandb", "--out", str(tmp_path / "x")]) == 2
     assert "tensorboard" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_log_that_cannot_start_still_undoes_the_parallel_view(tmp_path, monkeypatch):
+    """The parallel view (DDP / compile) is entered before the log is built; a failing log must not leak it."""
+    import contextlib
+
+    import tslib.engine.loop as loop
+    import tslib.engine.tensorboard as tb
+
+    exited = []
+
+    @contextlib.contextmanager
+    def view(model, *args):
+        yield model
+        exited.append(True)
+
+    def broken(*args, **kwargs):
+        raise OSError("log folder not writable")
+
+    monkeypatch.setattr(loop, "training_view", view)
+    monkeypatch.setattr(tb, "TensorBoardLog", broken)
+    loader = DataLoader(Tiles(4), batch_size=4)
+    cfg = TrainConfig(epochs=1, batch_size=4, device="cpu", num_workers=0, progress=False, log="tensorboard")
+    with pytest.raises(OSError, match="not writable"):
+        fit(create_model("unet", task="segment", num_classes=3, depth=2, width=4), SegmentationTask(["a", "b", "c"]),
+            loader, loader, cfg, tmp_path / "run")
+    assert exited == [True]

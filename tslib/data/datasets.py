@@ -155,6 +155,13 @@ class LandscapeDataset(Dataset):
             if self._cache[i] is None:
                 self._cache[i] = self._decode(i)
 
+    def cached_images(self, progress: bool = False) -> list[Tensor]:
+        """Every image decoded once (warming the cache first): uint8 CHW, shorter side ``decode_cache``."""
+        if not self.decode_cache:
+            raise ValueError("cached_images needs a dataset built with decode_cache")
+        self.warm_cache(progress)
+        return list(self._cache)
+
     def __getitem__(self, index: int) -> dict:
         path = self.path(index)
         if self.decode_cache:

@@ -57,8 +57,9 @@ class StudyAugment:
     def __repr__(self) -> str:
         return f"StudyAugment(size={self.size}, crop={self.crop}, interpolation={self.interpolation!r})"
 
-    def _matrix(self, crop: int) -> tuple[np.ndarray, float]:
-        """The forward affine map from the crop window to the output, and the brightness factor."""
+    def draw_warp(self, crop: int) -> tuple[np.ndarray, float]:
+        """Draw one image's random warp: the forward affine map from the crop window to the output, and the
+        brightness factor (the device path draws through this too, so both see the same numbers)."""
         import cv2
 
         angle = _uniform(-45.0, 45.0)
@@ -89,7 +90,7 @@ class StudyAugment:
         window = image.permute(1, 2, 0)[top:top + self.crop, left:left + self.crop].numpy()
         if window.strides[1:] != (window.shape[2], 1):
             window = np.ascontiguousarray(window)
-        matrix, brightness = self._matrix(self.crop)
+        matrix, brightness = self.draw_warp(self.crop)
         out = cv2.warpAffine(window, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         out = cv2.convertScaleAbs(out, alpha=brightness)  # ColorJitter's brightness, saturated at 255 (rounded)

@@ -42,7 +42,7 @@ class DeviceAugment:
         for height, width in sizes:
             top = int(torch.randint(0, height - self.crop + 1, size=())) if height > self.crop else 0
             left = int(torch.randint(0, width - self.crop + 1, size=())) if width > self.crop else 0
-            matrix, brightness = self.cpu._matrix(self.crop)  # forward map: window pixel -> output pixel
+            matrix, brightness = self.cpu.draw_warp(self.crop)  # forward map: window pixel -> output pixel
             inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))  # grid_sample asks, per output pixel, where from
             thetas.append((to_norm_in @ inverse @ to_pix_out)[:2])
             corners.append((top, left))
@@ -73,19 +73,22 @@ class DeviceLoader:
         if not getattr(ds, "decode_cache", None) or not isinstance(getattr(ds, "transforms", None), StudyAugment):
             raise ValueError("the device augmentation path needs a decode-cached training set with the study's "
                              "augmentation (--decode-cache, --augment)")
-        ds.warm_cache()
+        cached = ds.cached_images()
         tf: StudyAugment = ds.transforms
         self.loader, self.device = loader, device
         self.sampler, self.batch_sampler, self.generator = loader.sampler, loader.batch_sampler, loader.generator
         self.augment = DeviceAugment(tf.size, (tf.mean.view(-1) / 255).tolist(), (tf.std.view(-1) / 255).tolist(),
                                      tf.interpolation)
-        self.sizes = [tuple(img.shape[-2:]) for img in ds._cache]
+        self.sizes = [tuple(img.shape[-2:]) for img in cached]
         h, w = max(s[0] for s in self.sizes), max(s[1] for s in self.sizes)
         bank = torch.zeros(len(self.sizes), 3, h, w, dtype=torch.uint8)
-        for i, img in enumerate(ds._cache):  # padded to one shape: windows are cut inside each image's own size
+        for i, img in enumerate(cached):  # padded to one shape: windows are cut inside each image's own size
             bank[i, :, :img.shape[1], :img.shape[2]] = img
-        fits = device.type == "cuda" and bank.numel() < (budget_bytes or _free_bytes(device) // 2)
-        self.bank = bank.to(device) if fits or device.type == "cpu" else bank.pin_memory()
+        if device.type == "cuda":  # on the GPU when it fits in half the free memory, else pinned for fast copies
+            fits = bank.numel() < (budget_bytes or _free_bytes(device) // 2)
+            self.bank = bank.to(device) if fits else bank.pin_memory()
+        else:  # pinning only helps CUDA copies; other devices (mps, xpu) take the bank as it is
+            self.bank = bank.to(device)
         self.resident = self.bank.device.type == device.type
         self.labels = torch.as_tensor(ds.targets)
 

@@ -228,13 +228,13 @@ def fit(
     reason = "finished"
     started = time.perf_counter()
     parallel = contextlib.ExitStack()  # DDP (torchrun) / torch.compile around the model, undone however it ends
-    step_model = parallel.enter_context(training_view(model, device, config.sync_bn, config.compile))
     board = None
-    if config.log == "tensorboard" and distributed.is_main():
-        from .tensorboard import TensorBoardLog
+    try:  # everything set up inside: a failure while building the log still undoes the parallel view
+        step_model = parallel.enter_context(training_view(model, device, config.sync_bn, config.compile))
+        if config.log == "tensorboard" and distributed.is_main():
+            from .tensorboard import TensorBoardLog
 
-        board = TensorBoardLog(run_dir, full_config, task, config.epochs, start_epoch)
-    try:
+            board = TensorBoardLog(run_dir, full_config, task, config.epochs, start_epoch)
         for epoch in range(start_epoch, config.epochs + 1):
             if config.patience is not None and bad_epochs >= config.patience:
                 reason = "early_stopped"
