@@ -211,3 +211,21 @@ def test_predict_explain_writes_overlays(run, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["predict", "--run", str(run / "run"), str(run / "ood"), "--explain", "--out", str(tmp_path / "file")]) != 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_one_pass_gives_the_plain_and_the_tta_outputs(run):
+    """evaluate --tta reads the plain output off TTA's unflipped half: the same numbers as two separate passes."""
+    from tslib.engine import runs
+    from tslib.tasks.classify.data import run_datasets, run_loader
+    from tslib.tasks.classify.evaluate import plain_and_tta_outputs, trusted_outputs
+
+    trusted, info = load_trusted(run / "run")
+    cfg = runs.load_config(run / "run", ClassifyConfig)
+    loader = run_loader(run_datasets(cfg, info["preprocessing"], info["classes"])["test"], cfg, torch.device("cpu"),
+                        train=False)
+    plain, tta = plain_and_tta_outputs(trusted, loader, torch.device("cpu"))
+    for got, flip in ((plain, False), (tta, True)):
+        want = trusted_outputs(trusted, loader, torch.device("cpu"), tta=flip)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+    assert not torch.allclose(plain[0], tta[0])  # the flip changes something, or the test proves nothing

@@ -30,18 +30,34 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Classifier, dict
     return model, info
 
 
+def _packed(trusted, x: Tensor) -> Tensor:
+    probs, logits, score = trusted(x)
+    return torch.cat([probs, logits, score[:, None].float()], 1)
+
+
+def _unpack(out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    c = (out.shape[1] - 1) // 2
+    return out[:, :c], out[:, c:2 * c], out[:, -1]
+
+
 def trusted_outputs(trusted, loader, device, tta: bool = False, progress: bool = False,
                     desc: str = "evaluating") -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Calibrated probabilities, logits, OOD scores and labels of a :class:`~.trust.TrustedClassifier` over a
     loader; ``tta`` averages all three with the horizontal flip's."""
-    def packed(x: Tensor) -> Tensor:
-        probs, logits, score = trusted(x)
-        return torch.cat([probs, logits, score[:, None].float()], 1)
+    fn = (lambda x: flip_tta(lambda v: _packed(trusted, v), x)) if tta else (lambda x: _packed(trusted, x))
+    out, labels = run_batches(trusted, loader, device, fn, progress, desc)
+    return (*_unpack(out), labels)
 
-    out, labels = run_batches(trusted, loader, device, (lambda x: flip_tta(packed, x)) if tta else packed, progress,
-                              desc)
-    c = (out.shape[1] - 1) // 2
-    return out[:, :c], out[:, c:2 * c], out[:, -1], labels
+
+def plain_and_tta_outputs(trusted, loader, device, progress: bool = False) -> tuple[tuple, tuple]:
+    """:func:`trusted_outputs` without and with flip TTA from one pass over the loader: the unflipped half of
+    TTA is the plain output, so evaluating both costs two forward passes a batch, not three."""
+    def both(x: Tensor) -> Tensor:
+        return torch.cat([_packed(trusted, x), _packed(trusted, x.flip(-1))], 1)
+
+    out, labels = run_batches(trusted, loader, device, both, progress, "evaluating (plain and flip TTA)")
+    plain, flipped = out.chunk(2, dim=1)
+    return (*_unpack(plain), labels), (*_unpack((plain + flipped) / 2), labels)
 
 
 def fit_run_trust(run_dir: str | Path, model: Classifier, cfg: ClassifyConfig, info: dict, device,
@@ -88,8 +104,12 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), model: 
         ds = split_dataset(cfg, split, info["preprocessing"], info["classes"])
         ds.check_files()
         loader = run_loader(ds, cfg, dev, train=False)
-        for key, flip in ((split, False), (f"{split}_tta", True))[: 2 if use_tta else 1]:
-            probs, logits, score, labels = trusted_outputs(trusted, loader, dev, flip, cfg.train.progress)
+        if use_tta:
+            passes = zip((split, f"{split}_tta"), (False, True),
+                         plain_and_tta_outputs(trusted, loader, dev, cfg.train.progress))
+        else:
+            passes = [(split, False, trusted_outputs(trusted, loader, dev, False, cfg.train.progress))]
+        for key, flip, (probs, logits, score, labels) in passes:
             m = classification_metrics(probs, labels, info["classes"])
             m["calibration"] = calibration_report(logits, labels, float(trusted.temperature))
             m["calibration"]["reliability"] = reliability_bins(probs, labels)
