@@ -216,6 +216,7 @@ def test_predict_explain_writes_overlays(run, tmp_path, capsys):
 def test_one_pass_gives_the_plain_and_the_tta_outputs(run):
     """evaluate --tta reads the plain output off TTA's unflipped half: the same numbers as two separate passes."""
     from tslib.engine import runs
+    from tslib.engine.inference import flip_tta, run_batches
     from tslib.tasks.classify.data import run_datasets, run_loader
     from tslib.tasks.classify.evaluate import plain_and_tta_outputs, trusted_outputs
 
@@ -224,8 +225,16 @@ def test_one_pass_gives_the_plain_and_the_tta_outputs(run):
     loader = run_loader(run_datasets(cfg, info["preprocessing"], info["classes"])["test"], cfg, torch.device("cpu"),
                         train=False)
     plain, tta = plain_and_tta_outputs(trusted, loader, torch.device("cpu"))
-    for got, flip in ((plain, False), (tta, True)):
-        want = trusted_outputs(trusted, loader, torch.device("cpu"), tta=flip)
-        for g, w in zip(got, want):
-            torch.testing.assert_close(g, w)
+    for g, w in zip(plain, trusted_outputs(trusted, loader, torch.device("cpu"))):
+        torch.testing.assert_close(g, w)
+
+    def packed(x):  # the reference TTA: the engine's flip_tta over the three outputs, a pass of its own
+        probs, logits, score = trusted(x)
+        return torch.cat([probs, logits, score[:, None].float()], 1)
+
+    want, labels = run_batches(trusted, loader, torch.device("cpu"), lambda x: flip_tta(packed, x))
+    c = (want.shape[1] - 1) // 2
+    for g, w in zip(tta, (want[:, :c], want[:, c:2 * c], want[:, -1], labels)):
+        torch.testing.assert_close(g, w)
+    torch.testing.assert_close(trusted_outputs(trusted, loader, torch.device("cpu"), tta=True)[0], tta[0])
     assert not torch.allclose(plain[0], tta[0])  # the flip changes something, or the test proves nothing

@@ -73,7 +73,7 @@ def _png(fig) -> bytes:
         plt.close(fig)
     im = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
     im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)  # shrinks a huge figure, never enlarges
-    # 256 colours (fast octree: a tenth of the time of max-coverage, as small): figures and maps look the same
+    # 256 colours (fast octree: a quarter of max-coverage's time, as small): figures and maps look the same
     # at a third to a fifth of the bytes
     im.quantize(256, method=Image.Quantize.FASTOCTREE).save(buf := io.BytesIO(), format="PNG", optimize=True)
     return buf.getvalue()

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ... import distributed
 from ...engine import runs
-from ...engine.inference import flip_tta, run_batches
+from ...engine.inference import run_batches
 from ...errors import RunFolderError
 from ...models import Classifier
 from ...utils import resolve_device
@@ -44,18 +44,20 @@ def trusted_outputs(trusted, loader, device, tta: bool = False, progress: bool =
                     desc: str = "evaluating") -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Calibrated probabilities, logits, OOD scores and labels of a :class:`~.trust.TrustedClassifier` over a
     loader; ``tta`` averages all three with the horizontal flip's."""
-    fn = (lambda x: flip_tta(lambda v: _packed(trusted, v), x)) if tta else (lambda x: _packed(trusted, x))
-    out, labels = run_batches(trusted, loader, device, fn, progress, desc)
+    if tta:
+        return plain_and_tta_outputs(trusted, loader, device, progress, desc)[1]
+    out, labels = run_batches(trusted, loader, device, lambda x: _packed(trusted, x), progress, desc)
     return (*_unpack(out), labels)
 
 
-def plain_and_tta_outputs(trusted, loader, device, progress: bool = False) -> tuple[tuple, tuple]:
+def plain_and_tta_outputs(trusted, loader, device, progress: bool = False,
+                          desc: str = "evaluating (plain and flip TTA)") -> tuple[tuple, tuple]:
     """:func:`trusted_outputs` without and with flip TTA from one pass over the loader: the unflipped half of
     TTA is the plain output, so evaluating both costs two forward passes a batch, not three."""
     def both(x: Tensor) -> Tensor:
         return torch.cat([_packed(trusted, x), _packed(trusted, x.flip(-1))], 1)
 
-    out, labels = run_batches(trusted, loader, device, both, progress, "evaluating (plain and flip TTA)")
+    out, labels = run_batches(trusted, loader, device, both, progress, desc)
     plain, flipped = out.chunk(2, dim=1)
     return (*_unpack(plain), labels), (*_unpack((plain + flipped) / 2), labels)
 
