@@ -140,7 +140,7 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
         ctx.step_in_epoch = steps
         batch = to_device(batch, ctx.device, non_blocking=True, memory_format=memory_format)
         logs = step(model, batch, ctx)
-        ctx.scaler.update()  # once per batch, after every optimizer of the task has stepped
+        ctx.end_batch()  # the loss scaler's update, once the task's optimizers have stepped
         steps += 1
         bar.update()
         # Accumulate on-device; calling .item() every step would stall the GPU pipeline.

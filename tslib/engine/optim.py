@@ -81,7 +81,14 @@ class StepContext:
     """What a task's training step gets: autocast for its forward passes and ``step(name, loss)``.
 
     ``step`` does zero-grad, (scaled) backward, unscale + gradient clipping, optimizer step and scheduler step for
-    the optimizer called ``name``; the engine updates the loss scaler once per batch, after the task's step.
+    the optimizer called ``name``.
+
+    The loss-scaler protocol (fp16; a no-op otherwise): ``GradScaler`` allows each optimizer one unscale and one
+    step per ``update()``. The scaler is updated once per *round*, a round being at most one step of each
+    optimizer: when an optimizer steps a second time in one batch (a GAN's ``d_steps`` > 1), the round closes
+    first (``update()``), and the engine closes the last round after the task's step (:meth:`end_batch`). So a
+    batch with one step per optimizer updates the scale once, as PyTorch's multi-optimizer recipe does; a step
+    whose gradients overflowed is skipped, and the scale backs off before the next round.
     """
 
     def __init__(self, optim: Optimization, scaler: torch.amp.GradScaler, device: torch.device,
@@ -89,6 +96,7 @@ class StepContext:
         self.optim, self.scaler, self.device = optim, scaler, device
         self.amp_dtype, self.grad_clip = amp_dtype, grad_clip
         self.lrs: dict[str, float] = {}
+        self._round: set[str] = set()  # optimizers stepped since the scaler's last update
         # Where training is (set by the engine before each batch): schedules inside a task, such as a KL
         # warm-up, read these rather than counting calls, so a resumed run sees the same values.
         self.epoch, self.step_in_epoch, self.steps_per_epoch = 1, 0, 1
@@ -105,6 +113,8 @@ class StepContext:
         if name not in self.optim.optimizers:
             raise KeyError(f"no optimizer named {name!r}; this task configured {sorted(self.optim.optimizers)}")
         optimizer = self.optim.optimizers[name]
+        if name in self._round:  # a second step of this optimizer in one batch: close the scaler's round first
+            self.end_batch()
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         # Under torchrun the backward pass has already averaged the gradients (DDP, engine/parallel.py).
@@ -114,6 +124,14 @@ class StepContext:
             nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.lrs[name] = optimizer.param_groups[0]["lr"]  # the lr this step actually used
         self.scaler.step(optimizer)
+        self._round.add(name)
         scheduler = self.optim.schedulers.get(name)
         if scheduler is not None:
             scheduler.step()
+
+    def end_batch(self) -> None:
+        """Close the scaler's round: ``update()`` the loss scale from the steps since the last one (none: nothing
+        to update, and ``GradScaler`` would refuse)."""
+        if self._round:
+            self.scaler.update()
+            self._round.clear()
