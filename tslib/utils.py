@@ -20,7 +20,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and every GPU) so a run can be repeated.
 
     ``deterministic=True`` also asks torch/cuDNN for deterministic kernels (slower on GPU; on CPU
-    training is already deterministic).
+    training is already deterministic); otherwise cuDNN autotunes its convolution algorithms (``benchmark``:
+    the fastest per input shape, timed once; a training run's shapes repeat every batch).
     """
     # PYTHONHASHSEED only affects interpreters started after this point (e.g. DataLoader workers
     # under the "spawn" start method); the current process's str hashing is fixed at startup.
@@ -33,6 +34,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True  # only CUDA reads it
+        torch.use_deterministic_algorithms(False)
 
 
 def _mps_available() -> bool:

@@ -49,3 +49,15 @@ def test_cpu_choices_are_unchanged():
     assert not native_bf16(cpu)
     with pytest.raises(ValueError, match="needs a GPU"):
         resolve_amp("fp16", cpu)
+
+
+def test_cudnn_autotunes_unless_determinism_is_asked_for():
+    from tslib.utils import seed_everything
+
+    try:
+        seed_everything(0)
+        assert torch.backends.cudnn.benchmark and not torch.are_deterministic_algorithms_enabled()
+        seed_everything(0, deterministic=True)
+        assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+    finally:
+        seed_everything(0)

@@ -51,6 +51,33 @@ def test_ema_follows_the_weights_with_a_warm_up():
     assert torch.allclose(ema, live - 2 / 11, atol=1e-6)
 
 
+def test_foreach_ema_gives_the_per_tensor_average():
+    """The fused EMA update (one foreach call per dtype) equals the per-tensor formula it replaced, to 1e-6,
+    over a warm-up and past it, with every tensor of the UNet moving."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def per_tensor(decay):
+        def avg(averaged, current, n):
+            d = torch.clamp((1 + n.float()) / (10 + n.float()), max=decay).to(averaged.dtype)
+            return averaged + (current - averaged) * (1 - d)
+        return avg
+
+    torch.manual_seed(0)
+    model = tiny(ema_decay=0.5)
+    reference = AveragedModel(model.unet, avg_fn=per_tensor(0.5), use_buffers=True)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(25):  # the warm-up ends at n = 9 ((1 + n) / (10 + n) > 0.5): both regimes are compared
+        with torch.no_grad():
+            for p in model.unet.parameters():
+                p.add_(torch.randn(p.shape, generator=gen) * 0.1)
+        model.update_ema()
+        reference.update_parameters(model.unet)
+    pairs = list(zip(model.ema.module.state_dict().values(), reference.module.state_dict().values()))
+    assert len(pairs) > 50
+    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-6
+    assert int(model.ema.n_averaged) == int(reference.n_averaged) == 25
+
+
 def test_guidance_mixes_the_conditional_and_unconditional_predictions():
     torch.manual_seed(0)
     model = tiny().eval()

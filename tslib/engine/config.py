@@ -29,6 +29,8 @@ class TrainConfig:
                                         "training (a time budget; counted afresh by each process)", min=0.0,
                                         runtime=True)
     seed: int = setting(0, "seed of every random choice (data order, init, augmentation)", min=0)
+    deterministic: bool = setting(False, "deterministic kernels on GPUs (cuDNN autotuning off; slower); CPU "
+                                  "training is deterministic anyway", runtime=True)
     num_workers: int = setting(2, "DataLoader worker processes", min=0, flags=("--workers", "--num-workers"),
                                runtime=True)
     progress: bool = setting(True, "progress bars and per-epoch lines", runtime=True)

@@ -192,7 +192,7 @@ def fit(
     if distributed.is_main():
         check_room(run_dir, model)
     run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.deterministic)
     device = distributed.setup(resolve_device(config.device))
     progress = config.progress and distributed.is_main()  # one progress bar and one log, from rank 0
     amp_dtype = resolve_amp(config.amp, device)

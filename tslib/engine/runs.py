@@ -48,7 +48,7 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
     resume = resolve_resume(run_dir, resume)
     if resume:
         check_resumable(run_dir, config)
-    seed_everything(config.train.seed)
+    seed_everything(config.train.seed, config.train.deterministic)
     device = distributed.setup(resolve_device(config.train.device))  # joins torchrun's process group, if any
     distributed.barrier()  # every process has checked the folder before rank 0 writes into it
     return run_dir, resume, device

@@ -37,11 +37,22 @@ def _groups(channels: int) -> int:
 
 def _ema_average(decay: float):
     """EMA with diffusers' warm-up, ``min(decay, (1 + n) / (10 + n))``: early on the average follows the weights
-    closely, so a short CPU run does not sample from weights that are mostly its random start."""
+    closely, so a short CPU run does not sample from weights that are mostly its random start.
 
-    def avg(averaged: Tensor, current: Tensor, n: Tensor) -> Tensor:
-        d = torch.clamp((1 + n.float()) / (10 + n.float()), max=decay).to(averaged.dtype)
-        return averaged + (current - averaged) * (1 - d)
+    A ``multi_avg_fn``: ``averaged += (current - averaged) * (1 - d)`` over all tensors of one device and dtype at
+    once (``torch._foreach_*``: three kernels per step instead of three per tensor), with ``d`` kept on the device
+    (no host sync per step)."""
+
+    @torch.no_grad()
+    def avg(averaged: list[Tensor], current: list[Tensor], n: Tensor) -> None:
+        if not averaged[0].is_floating_point():  # integer buffers (none in the UNet today) follow the model
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+            return
+        d = torch.clamp((1 + n.float()) / (10 + n.float()), max=decay).to(averaged[0].dtype)
+        step = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(step, 1 - d)
+        torch._foreach_add_(averaged, step)
 
     return avg
 
@@ -87,7 +98,7 @@ class DDPM(nn.Module):
         # v = sqrt(a) eps - sqrt(1 - a) x_0 is well conditioned at every step (Salimans & Ho, 2022).
         self.scheduler = DDPMScheduler(num_train_timesteps=timesteps, beta_schedule="squaredcos_cap_v2",
                                        prediction_type="v_prediction")
-        self.ema = AveragedModel(self.unet, avg_fn=_ema_average(ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.unet, multi_avg_fn=_ema_average(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)  # updated by copying, never by an optimizer
 
     @property
