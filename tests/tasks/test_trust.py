@@ -238,3 +238,35 @@ def test_one_pass_gives_the_plain_and_the_tta_outputs(run):
         torch.testing.assert_close(g, w)
     torch.testing.assert_close(trusted_outputs(trusted, loader, torch.device("cpu"), tta=True)[0], tta[0])
     assert not torch.allclose(plain[0], tta[0])  # the flip changes something, or the test proves nothing
+
+
+def test_evaluate_and_predict_mark_the_same_images_uncertain_under_bf16_autocast(run, tmp_path, monkeypatch):
+    """On a GPU inference autocasts (bf16 from Ampere): the scores must still be fp32, so the evaluate path and
+    predict agree image by image. bf16 autocast on CPU stands in for it; the Mahalanobis score is the most
+    sensitive to precision, and a threshold at the median score puts half the images within rounding of it."""
+    import shutil
+
+    import tslib.engine.precision as precision
+    from tslib.tasks.classify.evaluate import evaluate_ood, trusted_outputs
+    from tslib.tasks.classify.prediction import collect_images, image_batches
+
+    real = precision.resolve_amp
+    monkeypatch.setattr(precision, "resolve_amp",
+                        lambda amp, device: torch.bfloat16 if amp == "auto" else real(amp, device))
+    copy = tmp_path / "run"
+    shutil.copytree(run / "run", copy)
+    files = collect_images([run / "ood"])[0]
+    trusted, info = load_trusted(copy, score="mahalanobis")
+    _, _, scores, _ = trusted_outputs(trusted, image_batches(files, info["preprocessing"], 32), "cpu")
+    preds = predict(trusted, files, info=info)
+    torch.testing.assert_close(torch.tensor([r["score"] for r in preds]), scores, rtol=1e-6, atol=1e-6)
+
+    threshold = float(scores.median())
+    run_info = json.loads((copy / "run.json").read_text())
+    run_info["ood"]["thresholds"]["mahalanobis"] = threshold
+    (copy / "run.json").write_text(json.dumps(run_info))
+    trusted, info = load_trusted(copy, score="mahalanobis")
+    uncertain = [r["uncertain"] for r in predict(trusted, files, info=info)]
+    assert 0 < sum(uncertain) < len(files)
+    accepted = evaluate_ood(copy, run / "ood")["by_score"]["mahalanobis"]["false_acceptance"]
+    assert round(accepted * len(files)) == len(files) - sum(uncertain)

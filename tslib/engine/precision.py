@@ -54,6 +54,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None = None, amp: str = 
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+def autocast_active(device: torch.device | str) -> bool:
+    """Whether an autocast region is open for ``device``'s type here."""
+    device_type = torch.device(device).type
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def full_precision(device: torch.device | str) -> contextlib.AbstractContextManager:
     """Autocast switched off inside an autocast region: for what must be computed in fp32 whatever the forward
     pass around it uses (OOD scores against their thresholds, probabilities)."""

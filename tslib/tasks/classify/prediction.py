@@ -14,6 +14,7 @@ from torchvision.transforms.v2 import functional as F
 
 from ...data.fastaug import transforms_for
 from ...data.imageio import ImageReadError, is_hidden, is_image_name, load_rgb, to_rgb
+from ...engine.precision import autocast
 from ...models import Classifier
 from .trust import TrustedClassifier, load_trusted
 
@@ -57,10 +58,13 @@ def _stack(batch: list[tuple[Path, Tensor]]) -> dict:
 
 
 def _results(trusted: TrustedClassifier, x: Tensor, classes: list[str], tta: bool, top_k: int) -> list[dict]:
-    """One dict per image of batch ``x``: class, calibrated probability, top-k, OOD score and ``uncertain``."""
-    probs, _, score = trusted(x)
-    if tta:  # the class probabilities average with the mirror image's; the OOD score stays the plain image's
-        probs = (probs + trusted(x.flip(-1))[0]) / 2
+    """One dict per image of batch ``x``: class, calibrated probability, top-k, OOD score and ``uncertain``.
+    The forward pass runs under the same autocast as ``evaluate`` (:func:`~tslib.engine.inference.run_batches`),
+    the scores in fp32, so both mark the same images uncertain."""
+    with autocast(x.device):
+        probs, _, score = trusted(x)
+        if tta:  # the class probabilities average with the mirror image's; the OOD score stays the plain image's
+            probs = (probs + trusted(x.flip(-1))[0]) / 2
     top = probs.topk(min(top_k, len(classes)), dim=1)
     out = []
     for v, i, s in zip(top.values.cpu(), top.indices.cpu(), score.cpu()):

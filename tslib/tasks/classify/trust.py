@@ -8,6 +8,7 @@ scorers' buffers in ``ood.pt``). :func:`load_trusted` gives the :class:`TrustedC
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from pathlib import Path
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 from ...engine import runs
 from ...engine.checkpoint import read_torch_file
 from ...engine.inference import run_batches
+from ...engine.precision import autocast_active, full_precision
 from ...errors import CheckpointError, RunFolderError
 from ...models import Classifier
 from ...utils import atomic_save, resolve_device
@@ -42,9 +44,13 @@ class TrustedClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         features = self.model.backbone(x)
-        logits = self.model.head(features).float()
-        probs = (logits / self.temperature).softmax(1)
-        score = self.scorer(features, logits) if self.scorer is not None else probs.amax(1)
+        logits = self.model.head(features)
+        # Probabilities and OOD scores in fp32 even inside an autocast region: their thresholds were fitted on
+        # fp32 scores, and a Mahalanobis distance in bf16 loses the digits that decide "uncertain".
+        with full_precision(x.device) if autocast_active(x.device) else contextlib.nullcontext():
+            features, logits = features.float(), logits.float()
+            probs = (logits / self.temperature).softmax(1)
+            score = self.scorer(features, logits) if self.scorer is not None else probs.amax(1)
         return probs, logits, score
 
     @property
