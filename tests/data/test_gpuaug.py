@@ -98,3 +98,84 @@ def test_classify_cli_trains_with_gpu_augment(procedural_manifest, tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert info["config"]["gpu_augment"] is True
     assert "accuracy" in json.loads((out / "metrics.json").read_text())["test"]
+
+
+def test_packed_store_holds_mixed_sizes_without_padding():
+    from tslib.data.gpuaug import PackedImages
+
+    images = _images(SIZES + [(150, 400)])  # one panorama: padding everything to it would triple the store
+    store = PackedImages(images)
+    assert store.nbytes == sum(3 * h * w for h, w in SIZES + [(150, 400)]) == store.buffer.numel()
+    padded = len(images) * 3 * max(h for h, _ in store.sizes) * max(w for _, w in store.sizes)
+    assert store.nbytes < padded / 2
+    for i, img in enumerate(images):
+        assert torch.equal(store.image(i), img)
+    corners = [(0, 0), (10, 20), (5, 3)]
+    got = store.windows([1, 2, 5], corners, 40, torch.device("cpu"))
+    want = torch.stack([images[i][:, y:y + 40, x:x + 40] for i, (y, x) in zip([1, 2, 5], corners)])
+    assert torch.equal(got, want)
+
+
+def test_packed_windows_give_the_padded_batch_images():
+    """The loader's packed path draws and warps exactly as DeviceAugment on the same images."""
+    from tslib.data.gpuaug import PackedImages
+
+    images = _images(SIZES, seed=4)
+    aug = DeviceAugment(150, IMAGENET_MEAN, IMAGENET_STD)
+    torch.manual_seed(7)
+    want = aug(_bank(images), SIZES)
+    torch.manual_seed(7)
+    store = PackedImages(images)
+    corners, theta, gain = aug.draws(store.sizes)
+    got = aug.warp(store.windows(range(len(images)), corners, aug.crop, torch.device("cpu")), theta, gain)
+    assert torch.equal(got, want)
+
+
+def test_store_placement_ceilings():
+    from tslib.data.gpuaug import StoreTooLarge, store_placement
+
+    cuda, gb = torch.device("cuda"), 2 ** 30
+    assert store_placement(3 * gb, cuda, gpu_free=8 * gb, host_available=4 * gb) == "device"  # <= half the GPU
+    assert store_placement(5 * gb, cuda, gpu_free=8 * gb, host_available=24 * gb) == "pinned"  # <= 1/4 of RAM
+    with pytest.raises(StoreTooLarge, match="GiB"):
+        store_placement(5 * gb, cuda, gpu_free=8 * gb, host_available=12 * gb)
+    assert store_placement(50 * gb, torch.device("cpu")) == "device"  # CPU: the images are where they are
+
+
+def test_too_large_for_the_gpu_and_pinned_ram_falls_back_to_the_cpu_loader(procedural_manifest, monkeypatch,
+                                                                           capsys):
+    import tslib.data.gpuaug as gpuaug
+    import tslib.data.memory as memory
+    from tslib.tasks.classify import ClassifyConfig
+    from tslib.tasks.classify.data import run_datasets, train_loader
+
+    cfg = ClassifyConfig.from_dict(dict(manifest=str(procedural_manifest), model="cnn", img_size=48,
+                                        gpu_augment=True, epochs=1, num_workers=0, progress=False))
+    prep = {"size": 48, "resize_size": 55, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    cuda = torch.device("cuda")
+    data = run_datasets(cfg, prep, device=cuda)
+    assert data["train"].decode_cache == 48
+    monkeypatch.setattr(gpuaug, "_free_bytes", lambda device: 1000)
+    monkeypatch.setattr(memory, "available_ram", lambda: 1000)
+    loader = train_loader(data["train"], cfg, cuda)
+    assert isinstance(loader, torch.utils.data.DataLoader)  # the CPU path, with its decode cache
+    err = capsys.readouterr().err
+    assert "--gpu-augment off" in err and "CPU loader" in err and len(err.strip().splitlines()) == 1
+    # and a decode cache that would not fit in RAM is not even built
+    data = run_datasets(cfg, prep, device=cuda)
+    assert data["train"].decode_cache is None and data["val"].decode_cache is None
+    assert "decode cache off" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("placement", ["device", "pinned"])
+def test_gpu_store_gives_the_cpu_store_images(placement):
+    from tslib.data.gpuaug import PackedImages
+
+    images, cuda = _images(SIZES, seed=2), torch.device("cuda")
+    store = PackedImages(images, cuda if placement == "device" else "cpu", pin=placement == "pinned")
+    assert store.pinned == (placement == "pinned") and store.buffer.is_pinned() == (placement == "pinned")
+    corners = [(0, 0)] * len(images)
+    got = store.windows(range(len(images)), corners, 100, cuda)
+    assert got.device.type == "cuda"
+    assert torch.equal(got.cpu(), PackedImages(images).windows(range(len(images)), corners, 100, torch.device("cpu")))

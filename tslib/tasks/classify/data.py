@@ -44,6 +44,8 @@ def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = No
                  device: torch.device | None = None) -> dict[str, LandscapeDataset]:
     """train (augmented if ``cfg.augment``), val and test (when the manifest has one), every file checked to
     exist up front: a file deleted after ``prepare`` is one clear error now, not a crash in epoch 7."""
+    from ...data.memory import decide_cache
+
     out = {}
     on_device = device is not None and device_augment(cfg, device)
     for split in ("train", "val", "test"):
@@ -57,6 +59,10 @@ def run_datasets(cfg: ClassifyConfig, prep: dict, classes: list[str] | None = No
                 raise
             continue
         out[split].check_files()
+        ds = out[split]
+        if ds.decode_cache and not cfg.decode_cache and not decide_cache(
+                None, ds.decoded_bytes(), f"the {split} images of --gpu-augment"):
+            ds.set_decode_cache(None)  # too large for RAM: the CPU loader decodes as it goes
         if out[split].decode_cache:
             out[split].warm_cache(cfg.train.progress)
         classes = classes or out["train"].classes
@@ -67,11 +73,16 @@ def train_loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device):
     """The run's training batches: the loader, or with :func:`device_augment` the same order augmented on the
     device from images decoded once."""
     loader = run_loader(ds, cfg, device, train=True)
-    if not device_augment(cfg, device):
+    if not device_augment(cfg, device) or not ds.decode_cache:
         return loader
-    from ...data.gpuaug import DeviceLoader
+    from ...data.gpuaug import DeviceLoader, StoreTooLarge
+    from ...data.memory import notice
 
-    return DeviceLoader(loader, device)
+    try:
+        return DeviceLoader(loader, device)
+    except StoreTooLarge as e:
+        notice(f"--gpu-augment off: {e}; training with the CPU loader ({cfg.train.num_workers} workers)")
+        return loader
 
 
 def run_loader(ds: Dataset, cfg: ClassifyConfig, device: torch.device, train: bool, seed_offset: int = 0,
