@@ -1,6 +1,6 @@
 """Every benchmark in one run, each figure a ratio of settings measured side by side on this machine.
 
-    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate,ddp,augment]
+    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate,ddp,augment,decode]
 
 --quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). ``sampling``: images/s
 of every generator at 64 px and of the diffusion model against ``--steps``, sampler and guidance; ``generate``:
@@ -9,8 +9,11 @@ The last two lines are ``data_path_speedup: X`` (the training loader against a n
 ``feature_cache_speedup: Y`` (frozen-backbone head training per epoch after the first, cached features against
 recomputing the backbone), then ``ddp_vs_manual: Z`` (2 torchrun processes: the hand-made gradient averaging's
 step time over DistributedDataParallel's, benchmarks/ddp.py) and ``device_augment_speedup: W`` (the device
-augmentation path's images/s over the CPU path's with 2 workers, benchmarks/device_augment.py). Each section is also a script of its own (``benchmarks/*.py --help``: steps is
-train_step.py, generate gen_train_step.py); results: benchmarks/RESULTS.md.
+augmentation path's images/s over the CPU path's with 2 workers, benchmarks/device_augment.py), then
+``generator_decode_cache_speedup``, ``ema_update_speedup`` and ``ddpm_step_ratio`` (benchmarks/decode_once.py:
+a generator's loader with the decode cache over without, the fused diffusion EMA over the per-tensor one). Each
+section is also a script of its own (``benchmarks/*.py --help``: steps is train_step.py, generate
+gen_train_step.py, decode decode_once.py); results: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules, from any folder
 
-SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling", "generate", "ddp", "augment")
+SECTIONS = ("data", "cache", "steps", "tiling", "segment", "sampling", "generate", "ddp", "augment", "decode")
 
 
 def machine(device: str) -> str:
@@ -125,8 +128,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['ratio']:.2f}x")
         last["device_augment_speedup"] = r["speedup"]
 
+    if "decode" in only:
+        import decode_once
+
+        print(f"\n## decode once: a generator's loader with the decode cache, and the fused diffusion EMA ({device})")
+        decode, ema = decode_once.run_decode(args.quick, device=device), decode_once.run_ema(args.quick, device)
+        decode_once.report(decode, ema, indent="  ")
+        last["generator_decode_cache_speedup"] = decode["speedup"]
+        last["ema_update_speedup"], last["ddpm_step_ratio"] = ema["speedup"], ema["step_ratio"]
+
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    for key in ("data_path_speedup", "feature_cache_speedup", "ddp_vs_manual", "device_augment_speedup"):
+    for key in ("data_path_speedup", "feature_cache_speedup", "ddp_vs_manual", "device_augment_speedup",
+                "generator_decode_cache_speedup", "ema_update_speedup", "ddpm_step_ratio"):
         if key in last:
             print(f"{key}: {last[key]:.2f}")
     return 0

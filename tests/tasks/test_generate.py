@@ -223,3 +223,33 @@ def test_sampling_in_chunks_gives_the_same_images(name):
     assert whole.shape == (10, 3, 32, 32)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)  # convolutions pick kernels by batch size
     assert not torch.equal(whole, sample(model, info, n=10, seed=4)[0])
+
+
+def test_decode_cache_gives_the_same_batches_and_stays_within_ram(world, monkeypatch, capsys):
+    """Generators decode once by default: the cached batches are the uncached ones, bit for bit; where the
+    images would not fit in the RAM share the cache is off, said in one line, and --decode-cache forces it."""
+    import tslib.data.memory as memory
+    from tslib.tasks.generate.data import run_datasets, run_loader
+
+    root, _ = world
+    base = dict(manifest=str(root / "prep"), model="vae", img_size=32,
+                train=TrainConfig(epochs=1, batch_size=8, num_workers=0, progress=False))
+    cached = run_datasets(GenerateConfig(**base))
+    assert cached["train"].decode_cache == 32 and cached["val"].decode_cache == 32
+    assert "test" in cached and not cached["test"].decode_cache  # scored once: not worth keeping
+    plain = run_datasets(GenerateConfig(**base, decode_cache=False))
+    assert not plain["train"].decode_cache
+    for split in ("train", "val"):
+        cfg = GenerateConfig(**base)
+        torch.manual_seed(0)
+        a = [b["image"] for b in run_loader(cached[split], cfg, "cpu", train=split == "train")]
+        torch.manual_seed(0)
+        b = [b["image"] for b in run_loader(plain[split], cfg, "cpu", train=split == "train")]
+        assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    capsys.readouterr()
+    monkeypatch.setattr(memory, "available_ram", lambda: 10_000)
+    small = run_datasets(GenerateConfig(**base))
+    assert not small["train"].decode_cache and not small["val"].decode_cache
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("decode cache off" in line and "--decode-cache" in line for line in err)
+    assert run_datasets(GenerateConfig(**base, decode_cache=True))["train"].decode_cache == 32

@@ -175,3 +175,27 @@ def test_own_index_masks_named_by_classes_and_every_split_checked_before_trainin
         assert main([*argv, "--out", str(tmp_path / "x")]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err, err
+
+
+@pytest.mark.parametrize("source", ["landcover", "folder"])
+def test_decoded_once_tiles_give_the_same_samples(tmp_path, seg_run, source):
+    """The tile decode cache: every sample as read from disk (edge tiles padded as before), its bytes estimated
+    up front, and augmented batches identical under one seed."""
+    if source == "landcover":
+        kw = {"landcover": seg_run[0]}
+    else:
+        images, masks, palette = _folder(tmp_path, size=(40, 70))
+        kw = {"images": images, "masks": masks, "palette": palette, "tile": 32}
+    plain = SegmentationDataset("train", segmentation_transform(32, train=True), **kw)
+    cached = SegmentationDataset("train", segmentation_transform(32, train=True), **kw)
+    cached.warm_cache()
+    side = 512 if source == "landcover" else 32
+    assert cached.decoded_bytes() == len(cached) * 4 * side ** 2
+    for i in range(len(plain)):
+        (a, m), (b, n) = plain.read(i), cached.read(i)
+        assert np.array_equal(a, b) and np.array_equal(m, n) and n.dtype == np.int64
+    torch.manual_seed(0)
+    first = [plain[i] for i in range(len(plain))]
+    torch.manual_seed(0)
+    second = [cached[i] for i in range(len(cached))]
+    assert all(torch.equal(x["image"], y["image"]) and torch.equal(x["mask"], y["mask"]) for x, y in zip(first, second))

@@ -23,10 +23,20 @@ def split_dataset(cfg: GenerateConfig, split: str, classes: list[str] | None = N
 
 
 def run_datasets(cfg: GenerateConfig, classes: list[str] | None = None) -> dict[str, LandscapeDataset]:
-    """train, val and (when the manifest has one) test."""
+    """train, val and (when the manifest has one) test; train and val decoded once at the run's scale
+    (``cfg.decode_cache``, by default where they fit in :data:`~tslib.data.memory.CACHE_SHARE` of the RAM): a
+    generator's epochs would otherwise decode every full-size JPEG again, which on Colab's 2 vCPUs is slower than
+    the GPU's step."""
+    from ...data.memory import decide_cache
+
     out = {"train": split_dataset(cfg, "train", classes, train=True)}
     classes = classes or out["train"].classes
     out["val"] = split_dataset(cfg, "val", classes)
+    for split in ("train", "val"):
+        ds = out[split]
+        if decide_cache(cfg.decode_cache, ds.decoded_bytes(cfg.img_size), f"the {split} images"):
+            ds.set_decode_cache(cfg.img_size)  # the transform's Resize then has nothing left to do (tested)
+            ds.warm_cache(cfg.train.progress)
     try:
         out["test"] = split_dataset(cfg, "test", classes)
     except ValueError as e:

@@ -35,6 +35,9 @@ class SegmentConfig:
     class_weights: bool = setting(False, "median-frequency class weights in the cross-entropy")
     limit_tiles: int | None = setting(None, "train/val tiles at most (the test split is always complete)", min=1)
     augment: bool = setting(True, "flips, 90-degree rotations, random crops with scale jitter, colour jitter")
+    decode_cache: bool | None = setting(None, "decode the train and val tiles once and keep them in memory "
+                                        "(default: on where they fit in 35% of the available RAM; a 512 px tile "
+                                        "takes 1 MB)", runtime=True)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8, lr=1e-3))
 
     def __post_init__(self) -> None:

@@ -87,6 +87,32 @@ class SegmentationDataset(Dataset):
             self.items = self.items[:limit]
         if not self.items:
             raise ValueError(f"the {split} split is empty")
+        self._samples: list[tuple[np.ndarray, np.ndarray] | None] = []  # the decode cache (:meth:`warm_cache`)
+
+    def decoded_bytes(self) -> int:
+        """About how many bytes every sample of the split takes decoded (uint8 image and mask, before transforms),
+        from the headers of a sample of its files."""
+        from ...data.memory import header_sizes
+
+        boxes = {box[2] for _, _, box in self.items if box is not None}
+        if boxes:
+            return len(self.items) * 4 * max(boxes) ** 2
+        sizes = header_sizes([i for i, _, _ in self.items])
+        return int(len(self.items) * 4 * sum(w * h for w, h in sizes) / max(1, len(sizes)))
+
+    def warm_cache(self, progress: bool = False) -> None:
+        """Decode every sample once into memory (image and mask as uint8), here, before the loader's workers
+        start, so that they share it: later epochs decode nothing."""
+        from ...utils import progress_bar
+
+        if self.fill > 255 or (self.classes and len(self.classes) > 256):
+            return  # labels that need more than a byte: not cached
+        samples = []
+        for i in progress_bar(range(len(self)), f"decoding {self.split} tiles once", progress):
+            image, mask = self.read(i)
+            samples.append((image, mask.astype(np.uint8)))
+        self._samples = samples
+        self._cache = (None, None)
 
     @staticmethod
     def _landcover_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
@@ -167,6 +193,9 @@ class SegmentationDataset(Dataset):
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(RGB uint8 [h, w, 3], class indices [h, w]) of sample ``index`` before transforms; edge tiles padded
         (image 0, mask :attr:`fill`)."""
+        if self._samples:
+            image, mask = self._samples[index]
+            return image, mask.astype(np.int64)
         image_path, mask_path, box = self.items[index]
         image, mask = self.read_pair(image_path, mask_path)
         if box is None:

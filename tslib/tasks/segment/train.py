@@ -10,6 +10,7 @@ import torch
 
 from ...data.loaders import make_loader
 from ...data.masks import default_palette, parse_class_names
+from ...data.memory import decide_cache
 from ...engine import fit, load_checkpoint, runs
 from ...models import create_model
 from ...models.registry import accepted_kwargs
@@ -53,6 +54,9 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
     for split in ("val", "test"):
         if split in data:
             data[split].class_pixels()
+    for split in ("train", "val"):  # decoded once where they fit (the test split is scored once)
+        if decide_cache(cfg.decode_cache, data[split].decoded_bytes(), f"the {split} tiles"):
+            data[split].warm_cache(cfg.train.progress)
     model = create_model(cfg.model, task="segment", num_classes=len(classes), depth=cfg.depth, width=cfg.width,
                          pretrained=cfg.pretrained, **accepted_kwargs(cfg.model, encoder=cfg.encoder))
     runs.write_run_info(run_dir, "segment", cfg, model=model, classes=classes,
