@@ -28,7 +28,8 @@ def test_runtime_fields_and_validation():
     assert runtime_fields(ClassifyConfig) == {"tta", "decode_cache", "train.amp", "train.device",
                                               "train.channels_last", "train.num_workers", "train.progress",
                                               "train.max_minutes", "calibrate", "ood_score", "false_rejection",
-                                              "gpu_augment", "train.log", "train.compile", "train.sync_bn"}
+                                              "gpu_augment", "train.log", "train.compile", "train.sync_bn",
+                                              "train.deterministic"}
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="schedule='linear'"):
