@@ -383,20 +383,54 @@ def test_amp_bf16_runs_on_cpu_and_fp16_is_rejected(tmp_path):
         TrainConfig(amp="fp8")
 
 
-def test_a_time_budget_stops_after_the_epoch_that_crosses_it(tmp_path, monkeypatch):
+class _Clock:
+    """A fake ``time.perf_counter``: every training batch takes 15 s (two batches an epoch: 30 s)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _budget_run(tmp_path, monkeypatch, minutes, resume=False, callbacks=()):
     import tslib.engine.loop as loop_module
 
-    clock = iter(range(0, 100_000, 5))  # every perf_counter call advances the clock 5 s
-    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: float(next(clock)))
+    clock = _Clock()
+    monkeypatch.setattr(loop_module.time, "perf_counter", clock)
     train, val = _budget_loaders()
-    model = torch.nn.Linear(4, 2)
-    result = fit(model, _BudgetTask(), train, val, TrainConfig(epochs=50, max_minutes=2.0, progress=False,
-                                                                  device="cpu"), tmp_path)
+    task = _BudgetTask()
+    task.clock = clock
+    torch.manual_seed(0)
+    return fit(torch.nn.Linear(4, 2), task, train, val, TrainConfig(epochs=50, max_minutes=minutes, progress=False,
+                                                                  device="cpu"), tmp_path, resume=resume,
+               callbacks=callbacks), clock
+
+
+def test_a_time_budget_starts_no_epoch_that_would_end_past_it(tmp_path, monkeypatch):
+    result, clock = _budget_run(tmp_path, monkeypatch, minutes=1.9)  # 114 s; 30 s an epoch
     assert result.stop_reason == "time_budget" and result.completed
-    assert 1 < len(result.history) < 50  # stopped by the clock, after at least one epoch
+    assert len(result.history) == 3 and clock.now <= 114  # a fourth epoch would have ended at 120 s
     assert (tmp_path / "last.pt").is_file()
+    one, _ = _budget_run(tmp_path / "tiny", monkeypatch, minutes=0.01)
+    assert len(one.history) == 1 and one.stop_reason == "time_budget"  # at least one epoch
     with pytest.raises(ValueError, match="max-minutes must be >= 0.0"):
         TrainConfig(max_minutes=-1)
+
+
+def test_a_resumed_run_continues_the_same_budget(tmp_path, monkeypatch):
+    """A disconnect costs the budget nothing: the resumed session counts the training time already spent."""
+    def stop_after_two(info):
+        if info["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    first, _ = _budget_run(tmp_path, monkeypatch, minutes=1.9, callbacks=[stop_after_two])
+    assert first.stop_reason == "interrupted" and len(first.history) == 2
+    resumed, clock = _budget_run(tmp_path, monkeypatch, minutes=1.9, resume=True)
+    assert resumed.stop_reason == "time_budget" and [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert clock.now == 30  # one more epoch in this session: 60 s were spent before it
+    again, clock = _budget_run(tmp_path, monkeypatch, minutes=1.9, resume=True)  # the budget is spent
+    assert len(again.history) == 3 and again.stop_reason == "time_budget" and clock.now == 0
 
 
 def _budget_loaders():
@@ -407,8 +441,11 @@ def _budget_loaders():
 
 class _BudgetTask(SupervisedTask):
     monitor, mode = None, "min"
+    clock: _Clock | None = None
 
     def loss(self, model, batch):
+        if self.clock is not None:
+            self.clock.now += 15.0
         x, y = batch
         return torch.nn.functional.cross_entropy(model(x), y), {}
 

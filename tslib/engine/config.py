@@ -25,9 +25,9 @@ class TrainConfig:
     device: str = setting("auto", "auto | cuda | cuda:N | mps | cpu", runtime=True)
     channels_last: bool = setting(True, "NHWC memory format on CUDA (faster convolutions)", runtime=True)
     patience: int | None = setting(None, "early-stopping patience in epochs", min=1)
-    max_minutes: float | None = setting(None, "stop after the first epoch that ends past this many minutes of "
-                                        "training (a time budget; counted afresh by each process)", min=0.0,
-                                        runtime=True)
+    max_minutes: float | None = setting(None, "a time budget for the whole run (resumed sessions included): no "
+                                        "epoch starts that would end past it, judged by the last epoch's time; "
+                                        "at least one epoch runs; epochs stay the ceiling", min=0.0, runtime=True)
     seed: int = setting(0, "seed of every random choice (data order, init, augmentation)", min=0)
     deterministic: bool = setting(False, "deterministic kernels on GPUs (cuDNN autotuning off; slower); CPU "
                                   "training is deterministic anyway", runtime=True)

@@ -162,6 +162,28 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     return {**row, **lrs}
 
 
+class _Budget:
+    """``--max-minutes`` over the whole run, earlier sessions included: training stops before an epoch that would
+    end past the budget, judged by the last epoch's wall time (training, validation, checkpoints, callbacks)."""
+
+    def __init__(self, minutes: float | None, earlier: float, started: float, last_epoch: float) -> None:
+        self.minutes, self.earlier, self.started = minutes, earlier, started
+        self.epoch, self._mark, self.spent = last_epoch, started, earlier
+
+    def exhausted(self, device: torch.device) -> bool:
+        now = time.perf_counter()
+        if self._mark != self.started or self.epoch == 0:  # this session has timed an epoch: the best estimate
+            self.epoch = now - self._mark
+        self._mark = now
+        if self.minutes is None:
+            return False
+        spent = {"spent": self.earlier + now - self.started, "epoch": self.epoch}
+        # under torchrun the processes' clocks differ a little: all stop on their mean, never some of them
+        spent = distributed.mean_over_processes(spent, device)
+        self.spent, self.epoch = spent["spent"], spent["epoch"]
+        return self.spent + self.epoch > 60 * self.minutes
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -215,18 +237,21 @@ def fit(
     history: list[dict] = []
     best: float | None = None
     bad_epochs, start_epoch = 0, 1
+    earlier = 0.0  # seconds of training before this session (a resumed run's budget is the whole run's)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume and last_path.is_file():
         # restore_rng: dropout/augmentation draws continue exactly where the saved run stopped.
         ckpt = load_checkpoint(last_path, model, opt_arg, sched_arg, scaler, restore_rng=True)
         history, best = ckpt["history"], ckpt["best_metric"]
         bad_epochs, start_epoch = ckpt["bad_epochs"], ckpt["epoch"] + 1
+        earlier = float(ckpt.get("train_seconds", sum(row.get("seconds", 0.0) for row in history)))
     elif resume:
         warnings.warn(f"resume=True but {last_path} does not exist; starting from scratch", stacklevel=2)
     atomic_write_text(run_dir / "config.json", json.dumps(full_config, indent=2, default=str))
 
     reason = "finished"
     started = time.perf_counter()
+    budget = _Budget(config.max_minutes, earlier, started, history[-1].get("seconds", 0.0) if history else 0.0)
     parallel = contextlib.ExitStack()  # DDP (torchrun) / torch.compile around the model, undone however it ends
     board = None
     try:  # everything set up inside: a failure while building the log still undoes the parallel view
@@ -241,15 +266,12 @@ def fit(
                 if progress:
                     tqdm.write(f"early stopping: {monitor} has not improved for {bad_epochs} epochs")
                 break
-            spent = (time.perf_counter() - started) / 60
-            if config.max_minutes is not None and epoch > start_epoch:
-                # under torchrun the processes' clocks differ a little: all stop on their mean, never some of them
-                spent = distributed.mean_over_processes({"spent": spent}, device)["spent"]
-            if config.max_minutes is not None and epoch > start_epoch and spent >= config.max_minutes:
+            if history and budget.exhausted(device):
                 reason = "time_budget"
                 if progress:
-                    tqdm.write(f"time budget: stopped after epoch {epoch - 1} ({spent:.1f} of "
-                               f"{config.max_minutes:g} minutes)")
+                    tqdm.write(f"time budget: stopped after epoch {epoch - 1} ({budget.spent / 60:.1f} of "
+                               f"{config.max_minutes:g} minutes; another epoch would take about "
+                               f"{budget.epoch / 60:.1f})")
                 break
             _reseed_data_order(train_loader, config.seed, epoch)
             ctx.epoch = epoch
@@ -278,7 +300,8 @@ def fit(
 
             state = dict(model=model, optimizer=opt_arg, scheduler=sched_arg, scaler=scaler, epoch=epoch,
                          best_metric=best, config=full_config, meta=meta,
-                         extra={"history": history, "bad_epochs": bad_epochs, "monitor": monitor})
+                         extra={"history": history, "bad_epochs": bad_epochs, "monitor": monitor,
+                                "train_seconds": earlier + time.perf_counter() - started})
             if is_best:  # best before last: a crash in between leaves last.pt at the previous epoch
                 save_checkpoint(best_path, **state)
             save_checkpoint(last_path, **state)  # RNG states captured here are what resume restores
