@@ -43,6 +43,19 @@ def run_profile(smoke: bool = False) -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
+#: what each profile adds to a notebook's run folder name: a smoke run is never resumed as a real one
+PROFILE_SUFFIX = {"gpu": "", "cpu": "-cpu", "smoke": "-smoke"}
+
+
+def run_path(notebook: str, *parts: str, profile: str = "gpu", work: Path | str | None = None) -> Path:
+    """Where a notebook's runs of ``profile`` live: ``$TSLIB_RUNS/<notebook>[-cpu|-smoke]/<parts...>``. Every
+    notebook finds another's runs through this (notebook 05 the judge of 03, 07 the runs of 04-06), so with
+    ``RUNS_ON_DRIVE`` in Colab they are found across sessions."""
+    if profile not in PROFILE_SUFFIX:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILE_SUFFIX)}")
+    return (work_root(work) / f"{notebook}{PROFILE_SUFFIX[profile]}").joinpath(*parts)
+
+
 def resolve_difficulty(difficulty: str | None = None) -> str:
     """``difficulty``, else ``$TSLIB_PROCEDURAL``, else "realistic": how confusable the procedural classes are
     ("realistic": like the real photos; "easy": every class its own look, a learnable signal for tests)."""
