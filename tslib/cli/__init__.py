@@ -16,6 +16,7 @@ from ..errors import report
 from ..tasks import DEFAULT_TASK
 from .args import Parser, add_config_args, config_from_args
 from .data import add_data_commands
+from .doctor import add_doctor_command
 from .export import add_export_command
 from .results import add_report_command
 
@@ -108,6 +109,7 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_report_command(sub)
     add_export_command(sub)
+    add_doctor_command(sub)
 
     spec = get_task(task)
     p = sub.add_parser("train", help="train a model (--task " + "|".join(available_tasks()) + "); prints the test "

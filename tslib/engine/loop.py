@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..utils import atomic_write_text, check_stop, resolve_device, seed_everything, to_device
+from .budget import TimeBudget
 from .checkpoint import check_room, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .optim import Optimization, StepContext, default_optimization
@@ -162,28 +163,6 @@ def _train_epoch(model: nn.Module, step: Callable, loader: DataLoader, ctx: Step
     return {**row, **lrs}
 
 
-class _Budget:
-    """``--max-minutes`` over the whole run, earlier sessions included: training stops before an epoch that would
-    end past the budget, judged by the last epoch's wall time (training, validation, checkpoints, callbacks)."""
-
-    def __init__(self, minutes: float | None, earlier: float, started: float, last_epoch: float) -> None:
-        self.minutes, self.earlier, self.started = minutes, earlier, started
-        self.epoch, self._mark, self.spent = last_epoch, started, earlier
-
-    def exhausted(self, device: torch.device) -> bool:
-        now = time.perf_counter()
-        if self._mark != self.started or self.epoch == 0:  # this session has timed an epoch: the best estimate
-            self.epoch = now - self._mark
-        self._mark = now
-        if self.minutes is None:
-            return False
-        spent = {"spent": self.earlier + now - self.started, "epoch": self.epoch}
-        # under torchrun the processes' clocks differ a little: all stop on their mean, never some of them
-        spent = distributed.mean_over_processes(spent, device)
-        self.spent, self.epoch = spent["spent"], spent["epoch"]
-        return self.spent + self.epoch > 60 * self.minutes
-
-
 def fit(
     model: nn.Module,
     task: Task,
@@ -251,7 +230,7 @@ def fit(
 
     reason = "finished"
     started = time.perf_counter()
-    budget = _Budget(config.max_minutes, earlier, started, history[-1].get("seconds", 0.0) if history else 0.0)
+    budget = TimeBudget(config.max_minutes, earlier, started, history[-1].get("seconds", 0.0) if history else 0.0)
     parallel = contextlib.ExitStack()  # DDP (torchrun) / torch.compile around the model, undone however it ends
     board = None
     try:  # everything set up inside: a failure while building the log still undoes the parallel view
