@@ -64,8 +64,8 @@ def run_decode(quick: bool = False, manifest: Path | None = None, photo_size: tu
     from tslib.tasks.generate import GenerateConfig, train_generator
 
     with tempfile.TemporaryDirectory() as tmp:
+        out = {"photo_size": None if manifest else photo_size, "rows": {}}  # None: the user's own photos
         manifest = manifest or _photos(Path(tmp), 20 if quick else 60, photo_size)
-        out = {"photo_size": photo_size, "rows": {}}
         for cache in (False, True):
             cfg = GenerateConfig(manifest=str(manifest), model="vae", img_size=64, decode_cache=cache,
                                  train=TrainConfig(epochs=2, batch_size=16, num_workers=2, progress=False,
@@ -137,11 +137,11 @@ def run_ema(quick: bool = False, device: str = "cpu", size: int = 64, width: int
 
 def report(decode: dict | None, ema: dict | None, indent: str = "") -> None:
     if decode:
-        w, h = decode["photo_size"]
         for cache, r in decode["rows"].items():
             print(f"{indent}{'decode cache' if cache else 'no cache    '}  loader {r['images_per_s']:7.0f} img/s, "
                   f"datasets built in {r['setup_s']:5.1f} s, VAE epoch {r['epoch_s']:5.2f} s")
-        print(f"{indent}{decode['n_train']} training photos of {w}x{h} px at 64 px: loader {decode['speedup']:.1f}x, "
+        size = "x".join(map(str, decode["photo_size"])) + " px" if decode["photo_size"] else "your"
+        print(f"{indent}{decode['n_train']} training photos ({size}) at 64 px: loader {decode['speedup']:.1f}x, "
               f"engine epoch {decode['epoch_ratio']:.2f}x")
     if ema:
         (uo, un), (so, sn) = ema["update_ms"], ema["step_ms"]
