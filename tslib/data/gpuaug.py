@@ -159,11 +159,6 @@ class DeviceLoader:
                                   pin=self.placement == "pinned")
         self.labels = torch.as_tensor(ds.targets)
 
-    @property
-    def resident(self) -> bool:
-        """Whether the images live on the training device itself."""
-        return self.placement == "device"
-
     def __len__(self) -> int:
         return len(self.loader)
 
