@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # TerraSculpt setup, for Google Colab and plain Linux alike.
-#   bash colab_setup.sh            install requirements + tslib, download the Kaggle data if credentials exist
-#   bash colab_setup.sh --dev      also install the test tools (pytest, nbmake, ruff, scikit-image, hypothesis)
-#   bash colab_setup.sh --no-data  skip the download
-#   bash colab_setup.sh --landcover also download Landcover.ai v1 (~1.5 GB, public) and cut it into tiles
-# Colab: installs requirements.txt into Colab's Python (its torch range admits Colab's preinstalled torch, so it is
-# kept; Colab's ipykernel and ipywidgets are not touched). Elsewhere: uses the active virtualenv, or creates ./.venv
-# next to this script, and adds requirements-runner.txt (Jupyter kernel, widgets, the notebook runner).
+#   bash colab_setup.sh              install terrasculpt and what it uses, download the Kaggle data if credentials exist
+#   bash colab_setup.sh --dev        also the test and docs tools (pytest, nbmake, ruff, mkdocs, ...)
+#   bash colab_setup.sh --no-data    skip the download
+#   bash colab_setup.sh --landcover  also download Landcover.ai v1 (~1.5 GB, public) and cut it into tiles
+#   bash colab_setup.sh [...] -- CMD  then run CMD with the environment's python and tslib first on PATH, e.g.
+#                                    bash colab_setup.sh -- python -m tslib notebooks --out runs/notebooks
+# What is installed comes from pyproject.toml alone: Colab gets ".[colab]" (what the notebooks import, keeping
+# Colab's torch, ipykernel and ipywidgets), elsewhere ".[all]" (plus a Jupyter kernel, widgets and the notebook
+# runner), --dev ".[dev]". Elsewhere it uses the active virtualenv, or creates ./.venv next to this script.
 # Data goes to $TSLIB_DATA (default ./data). Kaggle credentials come from the environment (in Colab the notebook's
 # setup cell, tslib.colab.setup, puts the Colab secrets there: a child process like this one cannot read them) or
 # ~/.kaggle; without them it says so in one line and the notebooks use the built-in procedural dataset.
@@ -15,15 +17,25 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dev=0
 data=1
 landcover=0
-for arg in "$@"; do
-  case "$arg" in
+then=()
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dev) dev=1 ;;
     --no-data) data=0 ;;
     --landcover) landcover=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "colab_setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    --) shift; then=("$@"); break ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "colab_setup.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+
+need_python() {  # before gigabytes of wheels download: a Python that can run tslib, and can make a virtualenv
+  "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && return 0
+  echo "colab_setup.sh: TerraSculpt needs Python 3.10 or newer; $1 is $("$1" -V 2>&1 || echo missing)." \
+       "Install a newer Python (e.g. sudo apt install python3.11 python3.11-venv) and run this with it first on PATH." >&2
+  exit 2
+}
 
 colab=0
 if python3 -c "import google.colab" 2>/dev/null; then
@@ -32,18 +44,24 @@ if python3 -c "import google.colab" 2>/dev/null; then
 elif [ -n "${VIRTUAL_ENV:-}" ]; then
   py="$VIRTUAL_ENV/bin/python"
 else
-  [ -x "$here/.venv/bin/python" ] || python3 -m venv "$here/.venv"
+  if [ ! -x "$here/.venv/bin/python" ]; then
+    need_python python3
+    if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+      echo "colab_setup.sh: python3 cannot create a virtualenv (the venv module or ensurepip is missing). On" \
+           "Debian/Ubuntu: sudo apt install python3-venv; or activate a virtualenv of your own and run this again." >&2
+      exit 2
+    fi
+    python3 -m venv "$here/.venv"
+  fi
   py="$here/.venv/bin/python"
 fi
+need_python "$py"
 
-# Colab: only what the notebooks import (Colab brings its own kernel and widgets, and pins them); elsewhere also
-# the Jupyter kernel, widgets and the notebook runner; --dev the test tools too.
-req="$here/requirements.txt"
-[ "$colab" = 1 ] || req="$here/requirements-runner.txt"
-[ "$dev" = 1 ] && req="$here/requirements-dev.txt"
-echo "installing $(basename "$req") into $("$py" -c 'import sys; print(sys.prefix)')"
-"$py" -m pip install -q --disable-pip-version-check -r "$req"
-"$py" -m pip install -q --disable-pip-version-check --no-deps -e "$here"
+extras=all
+[ "$colab" = 1 ] && extras=colab
+[ "$dev" = 1 ] && extras=dev
+echo "installing terrasculpt[$extras] into $("$py" -c 'import sys; print(sys.prefix)')"
+"$py" -m pip install -q --disable-pip-version-check -e "$here[$extras]"
 
 if [ "$data" = 1 ]; then
   export TSLIB_DATA="${TSLIB_DATA:-$here/data}"
@@ -51,7 +69,10 @@ if [ "$data" = 1 ]; then
 fi
 if [ "$landcover" = 1 ]; then
   export TSLIB_DATA="${TSLIB_DATA:-$here/data}"
-  "$py" -m tslib download --dataset landcover
-  "$py" -m tslib prepare-landcover --root "$TSLIB_DATA/landcover"
+  "$py" -m tslib download --datasets landcover
+  "$py" -m tslib prepare-landcover --data "$TSLIB_DATA/landcover"
+fi
+if [ ${#then[@]} -gt 0 ]; then
+  PATH="$(dirname "$(command -v "$py")"):$PATH" exec "${then[@]}"
 fi
 echo "ready: $py -m tslib --help"

@@ -151,18 +151,21 @@ def _run_setup_cell(notebook: Path) -> dict:
 
 
 def _requirements(line: str) -> list[str]:
-    """The packages a recorded ``pip install -r FILE`` line asks for, following nested ``-r``."""
-    words = line.split()
-    if "-r" not in words:
-        return []
-    out, todo = [], [Path(words[words.index("-r") + 1])]
+    """The packages a recorded ``pip install -e DIR[EXTRA]`` line asks for: pyproject.toml's dependencies and those
+    of the extra, following extras that name other extras of the project."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    spec = line.split(" -e ")[1].strip()
+    folder, extra = re.fullmatch(r"(.*)\[(\w+)\]", spec).groups()
+    project = tomllib.loads((Path(folder) / "pyproject.toml").read_text())["project"]
+    out, todo = list(project["dependencies"]), [extra]
     while todo:
-        path = todo.pop()
-        for raw in path.read_text().splitlines():
-            item = raw.split("#")[0].strip()
-            if item.startswith("-r"):
-                todo.append(path.parent / item[2:].strip())
-            elif item:
+        for item in project["optional-dependencies"][todo.pop()]:
+            nested = re.fullmatch(rf"{project['name']}\[(.*)\]", item)
+            if nested:
+                todo += nested.group(1).split(",")
+            else:
                 out.append(item)
     return out
 
@@ -182,9 +185,10 @@ def test_secrets_reach_the_download_and_colab_keeps_its_kernel(colab, monkeypatc
     data = tslib.setup_data(scope["DATA_ROOT"], smoke=True)
     assert not data.procedural and data.intel.resolve() == content / "data" / "intel"  # downloaded, not procedural
     pip = (colab / "pip.log").read_text().splitlines()
-    assert len(pip) == 2 and pip[0].endswith(f"-r {REPO / 'requirements.txt'}")
+    assert len(pip) == 1 and pip[0].endswith(f"-e {REPO}[colab]")
     wanted = _requirements(pip[0])
     assert "kaggle>=1.6" in wanted and any(w.startswith("torch>=") for w in wanted)
+    assert any(w.startswith("rasterio") for w in wanted) and any(w.startswith("onnxruntime") for w in wanted)
     assert not [w for w in wanted if w.split(">")[0].split("=")[0].split("[")[0] in RUNNER_ONLY]
 
 

@@ -62,6 +62,24 @@ def check_out_dir(path: str | Path, flag: str = "--out", run_ok: bool = False) -
     return path
 
 
+def check_out_file(path: str | Path, flag: str = "--out", new: bool = False) -> Path:
+    """``path`` as a file to write: missing parent folders are fine (they are created when it is written, as
+    ``--out`` folders are); a clear error if it is a folder, if a parent is a file, if the nearest existing parent
+    cannot be written, or (``new``) if it exists already."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file path (a name inside it, for example)")
+    if new and path.exists():
+        raise FileExistsError(f"{flag} {path} exists; give a new file name or delete it (nothing was changed)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{flag} {path}: {parent} is a file, not a folder")
+            break
+    check_writable(path.parent, flag)
+    return path
+
+
 def nearest_folder(path: Path) -> Path:
     """``path`` if it is a folder, else its nearest existing parent: where a folder made at ``path`` would live."""
     return next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
@@ -93,10 +111,30 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if len(lines) == 1 else "; ".join(lines[:3]) if lines else type(exc).__name__
 
 
+#: optional packages -> the extra of ``pip install "terrasculpt[EXTRA]"`` that brings them (pyproject.toml)
+EXTRAS = {"rasterio": "segment", "shapely": "segment", "pyogrio": "segment", "segmentation_models_pytorch": "segment",
+          "onnx": "export", "onnxscript": "export", "onnxruntime": "export", "pytorch_grad_cam": "explain",
+          "ipywidgets": "notebooks", "ipykernel": "notebooks", "nbclient": "notebooks", "nbformat": "notebooks",
+          "gradio": "app", "prdc": "metrics"}
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """For an import of an optional package that is not installed: the line that says what to install."""
+    name = getattr(exc, "name", None) or ""
+    extra = EXTRAS.get(name.split(".")[0]) if isinstance(exc, ModuleNotFoundError) else None
+    if extra is None:
+        return None
+    return f"this needs the optional package {name.split('.')[0]}: pip install \"terrasculpt[{extra}]\" (or \"[all]\")"
+
+
 def report(exc: BaseException, debug: bool = False) -> int:
     """Print ``exc`` as one line on stderr and return the exit code (re-raise it with ``debug``)."""
     if debug:
         raise exc
+    hint = missing_extra(exc)
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
+        return EXIT_USER
     if isinstance(exc, TrainingInterrupted | KeyboardInterrupt):
         print(f"interrupted: {_one_line(exc) if str(exc) else 'stopped by the user'}", file=sys.stderr)
         return EXIT_INTERRUPTED

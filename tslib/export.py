@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import check_writable
+from . import errors
 
 if TYPE_CHECKING:  # torch is imported on use: the CLI builds its parser (FORMATS) without it
     from torch import Tensor, nn
@@ -62,13 +62,7 @@ def check_out_file(path: Path, flag: str = "--out") -> Path:
     if path.is_file() and path.suffix != ".onnx" and (path.parent / "run.json").is_file():
         raise FileExistsError(f"{flag} {path} is a file of a training run; give a new .onnx file name (nothing "
                               "was changed)")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"{flag} {path}: {parent} is a file, not a folder")
-            break
-    check_writable(path.parent, flag)
-    return path
+    return errors.check_out_file(path, flag)
 
 
 def exportable_tasks() -> list[str]:
@@ -125,7 +119,7 @@ def _require_exporter() -> None:
 
     missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
-        raise RuntimeError(f"ONNX export needs {', '.join(missing)}: pip install -r requirements.txt")
+        raise RuntimeError(f"ONNX export needs {', '.join(missing)}: pip install \"terrasculpt[export]\"")
     if tuple(int(p) for p in torch.__version__.split(".")[:2]) < (2, 5):
         raise RuntimeError(f"ONNX export needs torch >= 2.5 (its torch.export-based exporter); this is "
                            f"{torch.__version__}")

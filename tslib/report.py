@@ -17,7 +17,7 @@ from typing import Any
 
 import matplotlib
 
-from .errors import check_out_dir
+from .errors import check_out_file
 from .utils import atomic_write_text
 from .viz.page import (  # noqa: F401  (re-exported: the page's building blocks)
     LABELS,
@@ -107,11 +107,7 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     if not runs_dir.is_dir():
         raise NotADirectoryError(f"--runs {runs_dir} is a file; give the folder that holds the run folders") \
             if runs_dir.exists() else FileNotFoundError(f"--runs {runs_dir}: no such folder")
-    out = runs_dir / "report.html" if out is None else Path(out).expanduser()
-    if out.is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; give a file path such as {out / 'report.html'}")
-    if not out.exists():  # an existing page is overwritten; otherwise its parent must be (or become) a folder
-        check_out_dir(out, "--out")
+    out = check_out_file(runs_dir / "report.html" if out is None else out)  # an existing page is overwritten
     found = find_runs(runs_dir)
     loose = found.pop(None)
     if not found:

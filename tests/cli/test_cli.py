@@ -51,10 +51,10 @@ def test_missing_kaggle_credentials(no_credentials, tmp_path, capsys):
     assert find_credentials() is None
     with pytest.raises(MissingCredentialsError, match="KAGGLE_USERNAME"):
         download("intel", tmp_path / "data")
-    assert main(["download", "--out", str(tmp_path / "data"), "--allow-missing"]) == 0
+    assert main(["download", "--data", str(tmp_path / "data"), "--allow-missing"]) == 0
     note = capsys.readouterr()
     assert note.out == "" and note.err.startswith("note: No Kaggle credentials")
-    assert main(["download", "--out", str(tmp_path / "data")]) == 2
+    assert main(["download", "--data", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: No Kaggle credentials") and len(err.splitlines()) == 1 and "--allow-missing" in err
     assert not (tmp_path / "data").exists()

@@ -51,7 +51,7 @@ def test_wrong_paths_are_one_line_and_change_nothing(name, tmp_path, capsys, mon
     for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
-    monkeypatch.setenv("TSLIB_DATA", str(tmp_path / "a-file.txt"))  # `download` without --out writes here
+    monkeypatch.setenv("TSLIB_DATA", str(tmp_path / "a-file.txt"))  # `download` without --data writes here
     argv = _bad_paths_argv(name, COMMANDS[name], tmp_path)
     err = _one_line(capsys, main(argv))
     assert "a-file.txt" in err or "missing" in err or " --" in err, err  # it names the wrong path, or the flag

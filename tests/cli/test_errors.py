@@ -48,7 +48,7 @@ def test_out_is_a_file(finished, tmp_path, capsys):
                  ["prepare", "--intel", str(root / "intel"), "--out", str(afile)],
                  ["synth", "--out", str(afile), "--per-class", "2"],
                  ["notebooks", "--out", str(afile), "--only", "01"],
-                 ["download", "--out", str(afile)],
+                 ["download", "--data", str(afile)],
                  ["train", "--manifest", manifest, "--out", str(afile / "sub")]):
         one_line_error(capsys, main(argv), "is a file")
     assert afile.read_text() == "keep me"  # nothing lost
@@ -247,7 +247,7 @@ def test_no_command_writes_into_a_run_folder(finished, tmp_path, capsys):
     for argv in (["synth", "--out", str(run), "--per-class", "2"],
                  ["prepare", "--intel", str(root / "intel"), "--out", str(run)],
                  ["notebooks", "--out", str(run), "--only", "01"],
-                 ["download", "--out", str(run)],
+                 ["download", "--data", str(run)],
                  ["segment", "--run", str(src), "--out", str(run), str(root / "intel" / "seg_pred")]):
         one_line_error(capsys, main(argv))
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before

@@ -70,7 +70,7 @@ def test_wrong_credentials_is_one_clear_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(DownloadError, match="wrong Kaggle credentials"):
         download("intel", tmp_path)
     assert not list(tmp_path.iterdir())
-    assert main(["download", "--out", str(tmp_path)]) == 2
+    assert main(["download", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "KAGGLE_USERNAME" in err and "Traceback" not in err
 
@@ -89,7 +89,7 @@ def test_corrupt_or_truncated_archive_is_refused_then_retried(tmp_path, monkeypa
     with pytest.raises(DownloadError, match=needle):
         download("intel", tmp_path)
     assert not list(tmp_path.iterdir())  # nothing extracted, no archive kept
-    assert main(["download", "--out", str(tmp_path)]) == 2
+    assert main(["download", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "again" in err
     _fake_kaggle(monkeypatch, _ok)

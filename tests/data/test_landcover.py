@@ -38,7 +38,7 @@ def test_full_size_orthophoto_tiles_like_the_official_script(tmp_path, capsys):
     _orthophoto(root, "N-34-97-D-c-2-4", 600, 600)
     data = (root / "images" / "N-34-97-D-c-2-4.tif").read_bytes()
     (root / "images" / "N-34-97-D-c-2-4.tif").write_bytes(data[:200])
-    assert main(["prepare-landcover", "--root", str(tmp_path), "--quiet"]) == 0
+    assert main(["prepare-landcover", "--data", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "tiles written 306" in out and "N-34-97-D-c-2-4" in out and "unreadable" in out
     tiles = sorted((root / "output").glob("*.jpg"))
@@ -66,10 +66,10 @@ def test_mismatched_mask_and_missing_lists(tmp_path, capsys):
     cv2.imwrite(str(root / "masks" / "a.tif"), big)
     with pytest.raises(ValueError, match="mask is 800x600, image is 700x600"):
         tile_orthophoto(root / "images" / "a.tif", root / "masks" / "a.tif", tmp_path)
-    assert main(["prepare-landcover", "--root", str(root)]) == 2
+    assert main(["prepare-landcover", "--data", str(root)]) == 2
     assert "train.txt" in capsys.readouterr().err
-    assert main(["prepare-landcover", "--root", str(tmp_path / "nothing")]) == 2
-    assert "download --dataset landcover" in capsys.readouterr().err
+    assert main(["prepare-landcover", "--data", str(tmp_path / "nothing")]) == 2
+    assert "download --datasets landcover" in capsys.readouterr().err
 
 
 def test_download_checks_md5_and_extracts_atomically(tmp_path):
@@ -115,7 +115,7 @@ def test_only_unreadable_orthophotos_is_an_error(tmp_path, capsys):
     (root / "images" / "a.tif").write_bytes(data[:200])
     for name in ("train", "val", "test"):
         (root / f"{name}.txt").write_text("a_0\n")
-    assert main(["prepare-landcover", "--root", str(tmp_path), "--quiet"]) == 2
+    assert main(["prepare-landcover", "--data", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no orthophoto" in err and "a.tif" in err and len(err.splitlines()) == 1
     assert not list((root / "output").glob("*.jpg"))

@@ -139,7 +139,7 @@ def test_unreachable_server_is_one_line(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(lc, "URL", "http://127.0.0.1:9/landcover.ai.v1.zip")  # the discard port: refused
     monkeypatch.setattr(lc.download_landcover, "__defaults__", (lc.URL, lc.MD5))
-    assert main(["download", "--dataset", "landcover", "--out", str(tmp_path)]) == 2
+    assert main(["download", "--datasets", "landcover", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: downloading") and "again" in err, err
     assert not (tmp_path / "landcover").exists()

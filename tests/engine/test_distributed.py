@@ -203,6 +203,21 @@ def test_sync_batchnorm_round_trip_keeps_tensors_and_classes():
     revert_sync_batchnorm(model, kinds)
     assert type(model[1]) is nn.BatchNorm2d and type(model[2][1]) is nn.BatchNorm1d
     assert model[1].weight is weight and model[2][1].running_mean is stats
+    with pytest.raises(ValueError, match="this is one process"):  # one process: refused, never ignored
+        check_sync_bn(torch.device("cpu"))
+
+
+def test_sync_bn_is_refused_where_it_cannot_act(tmp_path, capsys, monkeypatch):
+    """`train --sync-bn` in one process (or on CPU processes) is one line before any data is read."""
+    import tslib.distributed as dist
+    from tslib.cli import main
+    from tslib.engine.parallel import check_sync_bn
+
+    argv = ["train", "--manifest", str(tmp_path / "none"), "--sync-bn", "--out", str(tmp_path / "run")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "--sync-bn" in err and "one process" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(dist, "world_size", lambda: 2)
     with pytest.raises(ValueError, match="--sync-bn needs GPUs"):
         check_sync_bn(torch.device("cpu"))
 

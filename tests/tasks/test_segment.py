@@ -133,7 +133,7 @@ def test_landcover_tiles_deleted_after_prepare(aerial, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{name}_m.png" in err and "prepare-landcover" in err, err
     assert not (tmp_path / "run").exists()
-    assert main(["prepare-landcover", "--root", str(root), "--quiet"]) == 0
+    assert main(["prepare-landcover", "--data", str(root), "--quiet"]) == 0
     assert (root / "output" / f"{name}_m.png").is_file()
 
 

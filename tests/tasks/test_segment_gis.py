@@ -120,9 +120,10 @@ def test_inputs_without_a_usable_crs_say_so(seg_run, tmp_path, capsys):
     with rasterio.open(tmp_path / "maps" / "deg_classes.tif") as ds:
         assert ds.crs.to_epsg() == 4326  # still lies in place, only areas are not given
     assert summary[1]["format"] == "png" and (tmp_path / "maps" / "plain_classes.png").is_file()
-    # Polygons of an image without CRS are in pixel coordinates, said so.
-    assert _segment(run, plain, "--out", tmp_path / "px", "--vector", tmp_path / "px.geojson") == 0
-    assert "pixel coordinates" in capsys.readouterr().out
+    # Polygons of an image without CRS are in pixel coordinates, said so; the natural call, the vector file inside
+    # the --out folder that does not exist yet, makes both.
+    assert _segment(run, plain, "--out", tmp_path / "px", "--vector", tmp_path / "px" / "parcels.geojson") == 0
+    assert "pixel coordinates" in capsys.readouterr().out and (tmp_path / "px" / "parcels.geojson").is_file()
 
 
 def test_bad_gis_input_is_one_line_and_nothing_written(seg_run, ortho, tmp_path, capsys):

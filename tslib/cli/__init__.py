@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import report
 from ..tasks import DEFAULT_TASK
 from .args import Parser, add_config_args, config_from_args
-from .data import add_data_commands
+from .data import add_data_commands, add_notebooks_command
 from .doctor import add_doctor_command
 from .export import add_export_command
 from .results import add_report_command
@@ -100,16 +100,16 @@ def _peek_task(argv: list[str]) -> str:
 
 def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     """The full parser; ``train`` takes the settings of ``task``'s config (derived from its dataclasses)."""
+    from .. import __version__
     from ..tasks import available_tasks, get_task
 
     parser = Parser(prog="python -m tslib", description="TerraSculpt: landscape classification, generation and "
-                    "land-cover segmentation")
+                    "land-cover segmentation. Conventions: --data is a data root that is read, --run a run folder "
+                    "that is read, --out what a command writes (missing parent folders are created).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"tslib {__version__} (terrasculpt)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    add_data_commands(sub)
-    add_report_command(sub)
-    add_export_command(sub)
-    add_doctor_command(sub)
+    add_notebooks_command(sub)  # the main job first
 
     spec = get_task(task)
     p = sub.add_parser("train", help="train a model (--task " + "|".join(available_tasks()) + "); prints the test "
@@ -122,10 +122,10 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a finished run on its splits; merges into metrics.json")
-    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--run", required=True, type=Path, help="a finished run folder (any task)")
     p.add_argument("--split", nargs="+", default=["test"], help="splits to evaluate (default test)")
     p.add_argument("--tta", action="store_true", help="also evaluate with flip test-time augmentation")
-    p.add_argument("--device", default=None, help="default: the run's device setting")
+    p.add_argument("--device", default=None, help="auto | cuda | cpu (default: the run's device setting)")
     # Task-specific options default to SUPPRESS: only those given reach the task (which says if it takes them).
     p.add_argument("--ood", type=Path, default=argparse.SUPPRESS, metavar="FOLDER",
                    help="classification: AUROC and false acceptances on a folder of images that are not landscapes")
@@ -139,6 +139,10 @@ def build_parser(task: str = DEFAULT_TASK) -> argparse.ArgumentParser:
         extra = get_task(name).add_commands
         if extra is not None:
             extra(sub)
+    add_data_commands(sub)
+    add_report_command(sub)
+    add_export_command(sub)
+    add_doctor_command(sub)
     return parser
 
 
@@ -153,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
 
         if task not in available_tasks():
             raise ValueError(f"unknown task {task!r}; available: {', '.join(available_tasks())}")
+        parser = build_parser(task)
+        if not [a for a in argv if a != "--debug"]:  # bare `tslib`: the help, not an error
+            parser.print_help()
+            return 0
         try:
-            args = build_parser(task).parse_args(argv)
+            args = parser.parse_args(argv)
         except SystemExit as e:  # --help, or a malformed option (already reported in one line)
             return int(e.code or 0)
         return args.func(args)

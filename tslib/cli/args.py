@@ -21,6 +21,35 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+#: the release after which a deprecated flag spelling goes
+REMOVED_IN = "0.3"
+
+
+def deprecated(new: str):
+    """An argparse action for an old spelling of ``new``: it stores the value as ``new`` does and prints one line
+    saying which spelling to use (the old one is accepted until :data:`REMOVED_IN`)."""
+
+    class Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"note: {option_string} is deprecated, use {new} (accepted until tslib {REMOVED_IN})",
+                  file=sys.stderr)
+            setattr(namespace, self.dest, values if self.nargs != 0 else self.const)
+
+    return Deprecated
+
+
+def add_deprecated(parser: argparse.ArgumentParser, old: str, new: str, **kw: Any) -> None:
+    """Accept ``old`` as a hidden, deprecated spelling of the option ``new`` (same ``dest``, ``type``, ``nargs``)."""
+    parser.add_argument(old, action=deprecated(new), help=argparse.SUPPRESS, **kw)
+
+
+def with_default(help_text: str, default: Any) -> str:
+    """``help_text`` with its default stated once: appended unless the text already says it."""
+    if "default" in help_text:
+        return help_text
+    return f"{help_text} (default: {default})" if help_text else f"default: {default}"
+
+
 def _scalar(typ: type, optional: bool, flag: str):
     def parse(text: str) -> Any:
         if optional and text.strip().lower() in ("none", "null", ""):
@@ -56,19 +85,30 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, path: str = "", 
             continue
         if not f.metadata.get("cli", True):
             continue
-        flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
+        flag, *old = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
         default = getattr(defaults, f.name) if defaults is not None else _default(f)
-        shown = "required unless --resume" if default is dataclasses.MISSING else f"default: {default}"
+        text = f.metadata.get("help", "")
+        shown = f"{text} (required unless --resume)" if default is dataclasses.MISSING else with_default(text, default)
         # SUPPRESS: an option not given leaves no attribute, so "not given" differs from an explicit "none".
-        kw: dict[str, Any] = dict(dest=f"{_PREFIX}{path}{f.name}", default=argparse.SUPPRESS,
-                                  help=f"{f.metadata.get('help', '')} ({shown})")
+        dest = f"{_PREFIX}{path}{f.name}"
+        kw: dict[str, Any] = dict(dest=dest, default=argparse.SUPPRESS, help=shown.replace("%", "%%"))
         typ, optional = cli_type(cls, f)
         if typ is bool:
-            group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            for spelling in old:  # an earlier spelling, and its --no- form, accepted for one release
+                negative = "--no-" + spelling.removeprefix("--")
+                add_deprecated(group, spelling, flag, dest=dest, default=argparse.SUPPRESS, nargs=0, const=True)
+                add_deprecated(group, negative, "--no-" + flag.removeprefix("--"), dest=dest,
+                               default=argparse.SUPPRESS, nargs=0, const=False)
             continue
-        if f.metadata.get("choices"):
-            kw["choices"] = list(f.metadata["choices"])
-        group.add_argument(*flags, type=_scalar(typ, optional, flags[0]), metavar=f.name.upper(), **kw)
+        choices = f.metadata.get("choices")
+        if choices:  # listed in the metavar, so --help shows them
+            kw["choices"] = list(choices)
+        metavar = "{" + ",".join(map(str, choices)) + "}" if choices else f.name.upper()
+        group.add_argument(flag, type=_scalar(typ, optional, flag), metavar=metavar, **kw)
+        for spelling in old:  # earlier spellings of the same setting: accepted for one release, with a note
+            add_deprecated(group, spelling, flag, dest=dest, default=argparse.SUPPRESS,
+                           type=_scalar(typ, optional, flag), choices=kw.get("choices"))
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .args import add_deprecated
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -24,7 +26,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         root = write_aerial(args.out, n_images=args.maps, height=side, width=side, seed=args.seed,
                             difficulty="easy" if args.easy else None)
         print(f"PROCEDURAL aerial maps in the Landcover.ai layout: wrote {root}")
-        print(f"next: python -m tslib prepare-landcover --root {root}")
+        print(f"next: python -m tslib prepare-landcover --data {root}")
         return 0
 
     paths = write_procedural(args.out, per_class=args.per_class, size=args.size, seed=args.seed,
@@ -49,7 +51,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from ..data.workspace import data_root
     from ..errors import check_out_dir
 
-    out = check_out_dir(data_root(args.out))
+    out = check_out_dir(data_root(args.data), "--data")
     if "landcover" in args.datasets:  # a public zip: no credentials needed
         from ..data.landcover import download_landcover
 
@@ -69,7 +71,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _cmd_prepare_landcover(args: argparse.Namespace) -> int:
     from ..data.landcover import prepare_landcover
 
-    report = prepare_landcover(args.root, progress=not args.quiet)
+    if args.data is None:
+        raise ValueError("prepare-landcover needs --data DIR, the Landcover.ai folder (images/, masks/, *.txt)")
+    report = prepare_landcover(args.data, progress=not args.quiet)
     print(f"tiles written {report['written']}, already there {report['skipped_existing']}, in {report['root']}/output")
     for name, counts in report["splits"].items():
         print(f"{name}: {counts['tiles']} of {counts['listed']} listed tiles present")
@@ -96,12 +100,27 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_notebooks_command(sub) -> None:
+    """The main job, listed first."""
+    p = sub.add_parser("notebooks", help="the main job: execute the notebook series (executed copies, figures, the "
+                       "results page)")
+    p.add_argument("--out", type=Path, default=Path("runs/notebooks"), help="folder for the executed notebooks and "
+                   "figures (default runs/notebooks)")
+    p.add_argument("--smoke", action="store_true", help="tiny settings (seconds per notebook), as CI runs them")
+    p.add_argument("--data", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 02")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a parameter of every notebook that has it, e.g. --set EPOCHS=1 (repeatable; wins "
+                        "over the profile's value)")
+    p.set_defaults(func=_cmd_notebooks)
+
+
 def add_data_commands(sub) -> None:
     p = sub.add_parser("synth", help="write the procedural landscape dataset in both Kaggle layouts")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder to write")
     p.add_argument("--per-class", type=_positive, default=60, help="images per class per source (default 60)")
     p.add_argument("--size", type=_positive, default=None, help="image size (default: 150 Intel, 224 Landscape)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--aerial", action="store_true", help="procedural aerial maps in the Landcover.ai layout instead")
     p.add_argument("--maps", type=_positive, default=4, help="--aerial: orthophotos to draw (default 4, 2048 px)")
     p.add_argument("--easy", action="store_true", help="every class its own look, no clutter or label noise (default: "
@@ -112,30 +131,25 @@ def add_data_commands(sub) -> None:
     p.add_argument("--intel", type=Path, help="Intel Image Classification folder (download folder or above)")
     p.add_argument("--landscape", type=Path, help="Landscape Recognition folder (download folder or above)")
     p.add_argument("--out", required=True, type=Path, help="output folder for manifest.csv and report.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--official-test", action="store_true",
                    help="keep Intel seg_test and Landscape 'Testing Data' as the test split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_prepare)
 
-    p = sub.add_parser("download", help="download the Kaggle datasets into $TSLIB_DATA (needs credentials)")
-    p.add_argument("--out", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
-    p.add_argument("--datasets", "--dataset", nargs="+", default=["intel", "landscape"],
-                   choices=["intel", "landscape", "landcover"], help="landcover: Landcover.ai v1 (public, ~1.5 GB)")
-    p.add_argument("--force", action="store_true")
+    p = sub.add_parser("download", help="download the Kaggle datasets into the data root (needs credentials)")
+    p.add_argument("--data", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
+    add_deprecated(p, "--out", "--data", dest="data", type=Path)
+    choices = ["intel", "landscape", "landcover"]
+    p.add_argument("--datasets", nargs="+", default=["intel", "landscape"], choices=choices,
+                   help="default intel landscape; landcover: Landcover.ai v1 (public, ~1.5 GB)")
+    add_deprecated(p, "--dataset", "--datasets", dest="datasets", nargs="+", choices=choices)
+    p.add_argument("--force", action="store_true", help="download again even if present")
     p.add_argument("--allow-missing", action="store_true", help="exit 0 when there are no credentials")
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("prepare-landcover", help="cut Landcover.ai orthophotos into 512 px tiles (official procedure)")
-    p.add_argument("--root", required=True, type=Path, help="the Landcover.ai folder (images/, masks/, *.txt)")
+    p.add_argument("--data", type=Path, default=None, help="the Landcover.ai folder (images/, masks/, *.txt)")
+    add_deprecated(p, "--root", "--data", dest="data", type=Path)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_prepare_landcover)
-
-    p = sub.add_parser("notebooks", help="the main job: execute the notebook series into a runs folder")
-    p.add_argument("--out", type=Path, default=Path("runs/notebooks"))
-    p.add_argument("--smoke", action="store_true", help="tiny settings (seconds per notebook), as CI runs them")
-    p.add_argument("--data", type=Path, default=None, help="data root (default $TSLIB_DATA or ./data)")
-    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 02")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="override a parameter in every notebook's parameters cell, e.g. --set SEED=1 (repeatable)")
-    p.set_defaults(func=_cmd_notebooks)

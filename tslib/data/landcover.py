@@ -45,7 +45,7 @@ def find_landcover_root(root: str | Path, depth: int = 3) -> Path:
             todo += [(c, level + 1) for c in sorted(d.iterdir()) if c.is_dir() and not c.name.startswith(".")]
     raise DatasetNotFoundError(
         f"no Landcover.ai layout (images/*.tif, masks/*.tif, train.txt, val.txt, test.txt) under {root}; "
-        "download it with `python -m tslib download --dataset landcover`")
+        "download it with `python -m tslib download --datasets landcover`")
 
 
 def _md5(path: Path) -> str:

@@ -180,7 +180,7 @@ class LandcoverSetup:
 def setup_landcover(root: Path | str | None = None, work: Path | str | None = None, smoke: bool = False,
                     seed: int = 0, maps: int | None = None,
                     procedural_difficulty: str | None = None) -> LandcoverSetup:
-    """Landcover.ai under ``root`` (``python -m tslib download --dataset landcover`` puts it in ``root/landcover``),
+    """Landcover.ai under ``root`` (``python -m tslib download --datasets landcover`` puts it in ``root/landcover``),
     tiled if it is not yet; without it, procedural aerial maps under ``work`` (``maps`` orthophotos of 2048 px,
     default 4, or 3 small ones for ``smoke``; ``procedural_difficulty`` as :func:`resolve_difficulty`), tiled the
     same way."""

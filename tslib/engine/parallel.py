@@ -80,6 +80,10 @@ def revert_sync_batchnorm(module: nn.Module, kinds: dict[str, type], prefix: str
 
 
 def check_sync_bn(device: torch.device) -> None:
+    """``--sync-bn`` acts only under torchrun on GPUs: refused in one line anywhere else, never ignored."""
+    if distributed.world_size() < 2:
+        raise ValueError("--sync-bn averages BatchNorm statistics over torchrun's processes, and this is one process: "
+                         "drop it, or launch with `torchrun --nproc-per-node N -m tslib train ...` on N GPUs")
     if device.type != "cuda":
         raise ValueError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); on CPU processes leave "
                          "it off: the engine makes BatchNorm statistics one set after every epoch")
@@ -93,12 +97,13 @@ def training_view(model: nn.Module, device: torch.device, sync_bn: bool = False,
     each network DDP-wrapped under torchrun and compiled (``torch.compile``, of the DDP wrapper so that its
     buckets and the graph breaks line up) with ``compile``. Weights and checkpoints are the plain model's."""
     parallel = distributed.world_size() > 1
+    if sync_bn:
+        check_sync_bn(device)
     if not parallel and not compile:
         yield model
         return
     kinds = None
-    if sync_bn and parallel:
-        check_sync_bn(device)
+    if sync_bn:
         kinds = convert_sync_batchnorm(model)
 
     def wrap(module: nn.Module) -> Any:

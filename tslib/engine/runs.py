@@ -50,6 +50,10 @@ def start_run(run_dir: str | Path, config: Any, resume: bool | str) -> tuple[Pat
         check_resumable(run_dir, config)
     seed_everything(config.train.seed, config.train.deterministic)
     device = distributed.setup(resolve_device(config.train.device))  # joins torchrun's process group, if any
+    if config.train.sync_bn:  # refused before any data is read, not after it
+        from .parallel import check_sync_bn
+
+        check_sync_bn(device)
     distributed.barrier()  # every process has checked the folder before rank 0 writes into it
     return run_dir, resume, device
 

@@ -83,7 +83,7 @@ class SmpSegmenter(nn.Module):
             import segmentation_models_pytorch as smp
         except ImportError as err:
             raise RuntimeError(f"{arch} needs segmentation_models_pytorch: pip install "
-                               "segmentation-models-pytorch") from err
+                               "\"terrasculpt[segment]\"") from err
         self.norm = LiteInputNorm(in_channels)
         self.net = getattr(smp, cls)(encoder_name=f"tu-{lite_variant(encoder).timm_name}", encoder_weights=None,
                        encoder_depth=depth, in_channels=in_channels, classes=num_classes,

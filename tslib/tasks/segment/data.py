@@ -126,11 +126,11 @@ class SegmentationDataset(Dataset):
         missing = [p.name for pair in pairs for p in pair if not p.is_file()]
         if len(missing) == 2 * len(pairs):
             raise MissingFilesError(f"no {split} tiles in {root / 'output'}: run `python -m tslib prepare-landcover "
-                                    f"--root {root}` first")
+                                    f"--data {root}` first")
         if missing:  # a split silently smaller than its list would make scores incomparable with everyone else's
             raise MissingFilesError(f"{len(missing)} files of the {len(names)} {split} tiles listed in {listing.name} "
                                     f"are missing from {root / 'output'} (e.g. {', '.join(missing[:2])}): re-run "
-                                    f"`python -m tslib prepare-landcover --root {root}`, which recreates them")
+                                    f"`python -m tslib prepare-landcover --data {root}`, which recreates them")
         return pairs
 
     @staticmethod

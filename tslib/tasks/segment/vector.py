@@ -23,17 +23,15 @@ DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
 
 
 def check_vector_path(path: str | Path) -> Path:
-    """``path`` as a new vector file: a known extension, a folder to put it in, and not an existing file (it
-    would be overwritten; GIS projects point at these files)."""
+    """``path`` as a new vector file: a known extension, not an existing file (it would be overwritten; GIS
+    projects point at these files), and a folder it can be made in."""
+    from ...errors import check_out_file
+
     path = Path(path).expanduser()
     if path.suffix.lower() not in DRIVERS:
         raise ValueError(f"--vector {path}: unknown format {path.suffix or '(no extension)'!r}; use .geojson or "
                          ".gpkg")
-    if path.exists():
-        raise FileExistsError(f"--vector {path} exists; give a new file name or delete it (nothing was changed)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"--vector {path}: folder {path.parent} does not exist")
-    return path
+    return check_out_file(path, "--vector", new=True)  # its folder is created with the file, as --out's is
 
 
 def read_class_map(path: str | Path) -> tuple[np.ndarray, GeoRef]:
@@ -90,6 +88,7 @@ def write_polygons(path: str | Path, feats: Iterable[dict], crs) -> Path:
                np.array([np.nan if f["area_m2"] is None else f["area_m2"] / 1e4 for f in feats], np.float64),
                np.array([f.get("image", "") for f in feats], dtype=object)]
     geometry = shapely.to_wkb(np.array([f["geometry"] for f in feats], dtype=object))
+    path.parent.mkdir(parents=True, exist_ok=True)  # e.g. --vector maps/parcels.gpkg beside --out maps
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")
     tmp.unlink(missing_ok=True)
     try:
