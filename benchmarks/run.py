@@ -13,7 +13,7 @@ augmentation path's images/s over the CPU path's with 2 workers, benchmarks/devi
 ``generator_decode_cache_speedup``, ``ema_update_speedup`` and ``ddpm_step_ratio`` (benchmarks/decode_once.py:
 a generator's loader with the decode cache over without, the fused diffusion EMA over the per-tensor one). Each
 section is also a script of its own (``benchmarks/*.py --help``: steps is train_step.py, generate
-gen_train_step.py, decode decode_once.py); results: benchmarks/RESULTS.md.
+gen_train_step.py, decode decode_once.py); results: docs/results.md (the "Benchmarks" section).
 """
 
 from __future__ import annotations

@@ -18,13 +18,15 @@ SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intel
 def pytest_configure(config: pytest.Config) -> None:
     """Environment for the whole session (nothing happens at import time).
 
-    The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode on the real
-    sample when ../shared is present, else on the procedural data, and write only into a temporary folder.
+    The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode (``TSLIB_SMOKE``:
+    their parameters cell applies the smoke profile) on the real sample when ../shared is present, else on the
+    procedural data, and write only into a temporary folder.
     Checkpoints skip fsync: durability against power cuts is not what tests check, and short test trainings
     write many checkpoints.
     """
     if SHARED_SAMPLE.is_dir():
         os.environ.setdefault("TSLIB_DATA", str(SHARED_SAMPLE.parent))
+    os.environ.setdefault("TSLIB_SMOKE", "1")  # the notebooks' parameters cell picks its smoke profile from it
     os.environ.setdefault("TSLIB_RUNS", tempfile.mkdtemp(prefix="tslib-test-runs-"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("TSLIB_FSYNC", "0")

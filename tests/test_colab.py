@@ -237,3 +237,22 @@ def test_every_notebook_sets_up_the_same_way():
     landcover = {n for n, s in setups.items() if "landcover=True" in s}
     assert landcover == {"06_segmentation"}
     assert len({s.replace(", landcover=True", "") for s in setups.values()}) == 1
+
+
+def test_a_local_kernel_in_notebooks_finds_the_repositorys_data(tmp_path, monkeypatch, capsys):
+    """Opened in a local Jupyter the kernel starts in notebooks/: DATA_ROOT "data" is the repository's data/,
+    where colab_setup.sh downloads, and the runs go to the repository's runs/; nothing is installed."""
+    import subprocess
+
+    for name in ("TSLIB_DATA", "TSLIB_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("installed outside Colab"))
+    monkeypatch.chdir(REPO / "notebooks")
+    scope = _run_setup_cell(REPO / "notebooks" / "01_eda.ipynb")
+    assert scope["DATA_ROOT"] == "data"
+    assert os.environ["TSLIB_DATA"] == str(REPO / "data") and os.environ["TSLIB_RUNS"] == str(REPO / "runs")
+    assert f"data {REPO / 'data'}; runs in {REPO / 'runs'}" in capsys.readouterr().out
+    from tslib.colab import resolve_root
+
+    assert resolve_root("data", tmp_path) == tmp_path / "data"  # outside a checkout: the working folder (Colab)
+    assert resolve_root(tmp_path / "abs", REPO) == tmp_path / "abs"

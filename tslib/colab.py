@@ -68,6 +68,24 @@ def mount_drive(folder: str = DRIVE_FOLDER, mountpoint: str | Path | None = None
     return runs
 
 
+def checkout_root(start: str | Path | None = None) -> Path | None:
+    """The repository checkout around ``start`` (default: the working folder), a folder that holds
+    ``colab_setup.sh`` and ``tslib/``; None outside one."""
+    start = Path(start or Path.cwd()).resolve()
+    return next((p for p in (start, *start.parents) if (p / "colab_setup.sh").is_file() and (p / "tslib").is_dir()),
+                None)
+
+
+def resolve_root(path: str | Path, start: str | Path | None = None) -> Path:
+    """A relative data or runs root as the user means it: against the repository root when a notebook runs inside
+    a checkout (a local Jupyter starts its kernel in ``notebooks/``, where ``colab_setup.sh`` never put ``data``),
+    else against the working folder (Colab's ``/content``)."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    return ((checkout_root(start) or Path(start or Path.cwd())) / path).resolve()
+
+
 @dataclass
 class Setup:
     """Where a notebook's data and runs are, and how it got there."""
@@ -90,15 +108,18 @@ class Setup:
 
 def setup(data_root: str | Path = "data", runs_on_drive: bool = False, landcover: bool = False,
           drive_folder: str = DRIVE_FOLDER, install: bool | None = None) -> Setup:
-    """A notebook's set-up: ``$TSLIB_DATA`` from ``data_root``; in Colab the secrets, Drive (``runs_on_drive``;
-    ignored elsewhere) and ``colab_setup.sh`` (``landcover``: also Landcover.ai). ``install`` (default: in Colab)
-    runs the script; outside Colab the project is assumed set up (``bash colab_setup.sh`` once)."""
+    """A notebook's set-up: ``$TSLIB_DATA`` from ``data_root`` and ``$TSLIB_RUNS`` (unless set), relative ones
+    against the repository root inside a checkout (:func:`resolve_root`); in Colab the secrets, Drive
+    (``runs_on_drive``; ignored elsewhere) and ``colab_setup.sh`` (``landcover``: also Landcover.ai). ``install``
+    (default: in Colab) runs the script; outside Colab the project is assumed set up (``bash colab_setup.sh``)."""
     colab = in_colab()
-    os.environ["TSLIB_DATA"] = str(Path(data_root).expanduser().resolve())
+    os.environ["TSLIB_DATA"] = str(resolve_root(data_root))
     credentials = read_secrets() if colab else []
     on_drive = bool(runs_on_drive and colab)  # elsewhere $TSLIB_RUNS says where runs go
     if on_drive:
         os.environ["TSLIB_RUNS"] = str(mount_drive(drive_folder))
+    elif not os.environ.get("TSLIB_RUNS"):  # inside a checkout: its runs/, whichever folder the kernel started in
+        os.environ["TSLIB_RUNS"] = str(resolve_root("runs"))
     if install if install is not None else colab:
         script = REPO / "colab_setup.sh"
         subprocess.run(["bash", str(script), *(["--landcover"] if landcover else [])], check=True, env=os.environ.copy())

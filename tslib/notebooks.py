@@ -64,7 +64,8 @@ def inject_parameters(nb, params: dict[str, str]) -> None:
 
 
 def parameter_names(nb) -> set[str]:
-    """The names the cell tagged ``parameters`` assigns (what ``--set`` may change)."""
+    """The names the cell tagged ``parameters`` assigns (what ``--set`` may change): its plain assignments and the
+    names its profiles set (``PROFILES = {"gpu": dict(EPOCHS=25, ...), ...}``, applied in that cell)."""
     import ast
 
     names: set[str] = set()
@@ -75,6 +76,11 @@ def parameter_names(nb) -> set[str]:
             except SyntaxError:
                 continue
             names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PROFILES" for t in node.targets) \
+                        and isinstance(node.value, ast.Dict):
+                    names |= {kw.arg for call in node.value.values if isinstance(call, ast.Call)
+                              for kw in call.keywords if kw.arg}
     return names
 
 

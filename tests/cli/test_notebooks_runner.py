@@ -72,3 +72,25 @@ def test_list_notebooks_filters_and_errors(tmp_path):
     assert [p.name for p in list_notebooks(tmp_path, only=["02"])] == ["02_b.ipynb"]
     with pytest.raises(FileNotFoundError, match="numbered notebooks"):
         list_notebooks(tmp_path, only=["09"])
+
+
+def test_set_wins_over_the_profile_the_notebook_applies(tmp_path, monkeypatch):
+    """`--set EPOCHS=1` on the cpu profile trains one epoch: profiles are applied in the parameters cell, before
+    the values --set injects after it (notebook 03 on a tiny dataset in the Intel layout)."""
+    import json
+
+    from conftest import build_intel
+
+    from tslib.notebooks import parameter_names
+
+    nb = nbformat.read(list_notebooks(only=["03"])[0], as_version=4)
+    assert {"EPOCHS", "MINUTES", "IMG_SIZE", "PROFILE"} <= parameter_names(nb)
+    build_intel(tmp_path / "data" / "intel", per_class=6, test_per_class=2, pred=0)
+    monkeypatch.setenv("TSLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the runner's own check; the kernel has no GPU
+    results = run_notebooks(tmp_path / "out", data=tmp_path / "data", only=["03"], report=False,
+                            params={"EPOCHS": "1", "IMG_SIZE": "32", "NUM_WORKERS": "0", "LIMIT_PER_CLASS": "None"})
+    assert results[0]["error"] is None, results[0]["error"]
+    run = tmp_path / "runs" / "03_cnn-cpu"
+    assert json.loads((run / "run.json").read_text())["config"]["train"]["epochs"] == 1
+    assert len((run / "history.csv").read_text().splitlines()) == 2  # one epoch trained, as --set said

@@ -3,7 +3,7 @@
 Four procedural kinds (``noise``, ``documents``, ``textures``, ``aerial`` maps) and, where scikit-image is installed,
 its bundled real photographs (a cat, an astronaut, coffee, coins, a page of text, microscope and telescope images).
 None of them are the real-world non-landscape photos a user will send (indoor scenes, people, screenshots), so a
-score measured on them is a lower bound on what such photos need: the README says which numbers came from which.
+score measured on them is a lower bound on what such photos need: docs/results.md says which numbers came from which.
 """
 
 from __future__ import annotations

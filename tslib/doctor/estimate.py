@@ -25,7 +25,7 @@ TILE = 512
 
 
 def notebook_parameters(name: str) -> dict:
-    """The values a notebook's parameters cell sets in its gpu profile (the cell run with ``TSLIB_SMOKE=0``)."""
+    """The values a notebook's parameters cell sets, with its gpu profile applied (whatever this machine has)."""
     import nbformat
 
     from ..notebooks import list_notebooks
@@ -40,7 +40,8 @@ def notebook_parameters(name: str) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {k: v for k, v in scope.items() if k.isupper()}
+    values = {k: v for k, v in scope.items() if k.isupper()}
+    return {**values, **values.get("PROFILES", {}).get("gpu", {}), "PROFILE": "gpu"}
 
 
 class Costs:

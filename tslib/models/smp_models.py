@@ -11,7 +11,7 @@ What ``depth`` and ``width`` mean:
 
 - ``smp_unet``: depth 1..5 encoder stages (strides 2..32); decoder channels ``width * 2**i`` at stride ``2**i``,
   as the from-scratch ``unet`` (``width=16`` is smp's default 256..16 at depth 5). It replaced the hand-written
-  ``unet_lite0`` decoder, which scored lower at the same CPU budget (README, Segmentation).
+  ``unet_lite0`` decoder, which scored lower at the same CPU budget (docs/results.md, segmenters).
 - ``fpn``: depth 3..5 (the pyramid's coarsest level is stride ``2**depth``); pyramid channels ``8 * width``,
   segmentation blocks ``4 * width`` rounded up to a multiple of 32 (they use GroupNorm(32)); ``width=32`` is
   smp's default (256, 128).
@@ -124,5 +124,5 @@ def _register(arch: str) -> None:
 for _arch in ARCHS:
     _register(_arch)
 retire_model("unet_lite0", "smp_unet, smp's Unet on the same Lite0 encoder, scored higher at the same CPU budget "
-             "(README, Segmentation); train it with --model smp_unet --pretrained (runs of unet_lite0 cannot be "
+             "(docs/results.md, segmenters); train it with --model smp_unet --pretrained (runs of unet_lite0 cannot be "
              "loaded by this version)")

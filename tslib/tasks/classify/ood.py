@@ -11,7 +11,7 @@ score falls below a threshold chosen on the validation split for a stated false-
   shared, shrunk covariance (Lee et al. 2018).
 
 The feature-space scores see what the head never learned to reject (a document, an aerial map) and are measured
-against the softmax ones in the README. Each scorer is an ``nn.Module`` of buffers, so it exports to ONNX with the
+against the softmax ones on the results page (docs/results.md). Each scorer is an ``nn.Module`` of buffers, so it exports to ONNX with the
 model.
 """
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 SCORES: tuple[str, ...] = ("msp", "energy", "knn", "mahalanobis")
-#: the score ``predict`` uses unless told otherwise (measured best on the README's OOD table)
+#: the score ``predict`` uses unless told otherwise (measured best in the OOD table of docs/results.md)
 DEFAULT_SCORE = "knn"
 #: the share of validation (in-distribution) images the threshold may reject
 DEFAULT_FALSE_REJECTION = 0.05

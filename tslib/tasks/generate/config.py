@@ -13,7 +13,7 @@ MODEL_DEFAULTS = {"ae": (128, 32), "vae": (128, 32), "cvae": (128, 32), "dcgan":
 #: Models trained by denoising (DiffusionTask); they have no latent code and sample with ``--steps/--guidance``.
 DIFFUSION = ("ddpm",)
 #: The adversarial models (trained by GANTask) and their loss when ``--gan-loss`` is not given: hinge for both (the
-#: projected GAN paper's; for the DCGAN measured with resize-convs in the cpu profile, see the README).
+#: projected GAN paper's; for the DCGAN measured with resize-convs in the cpu profile, see docs/results.md).
 GAN_LOSS_DEFAULTS = {"dcgan": "hinge", "projected_gan": "hinge"}
 #: The decoder (DCGAN: generator) when ``--upsample`` is not given; ae and vae keep the study's transposed convs,
 #: the cvae resizes (measured, 64 px: agreement 0.23 -> 0.34 on easy, 0.19 -> 0.27 on realistic procedural data),
