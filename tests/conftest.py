@@ -31,6 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("TSLIB_FSYNC", "0")
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The numbered notebooks (nbmake items) carry the ``notebooks`` mark: CI runs ``-m "not notebooks"`` (the
+    unit tests) and ``-m notebooks`` (the series in smoke mode) as two steps with their own times."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebooks)
+
+
 # A distinct base colour per canonical class so that tiny fixtures are learnable.
 CLASS_COLOURS = {
     "buildings": (120, 120, 120), "desert": (220, 190, 120), "forest": (30, 120, 40), "glacier": (220, 240, 255),
