@@ -7,28 +7,20 @@ Layout: ``tslib.data`` (datasets and preparation), ``tslib.models`` (registry ke
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .lazy import lazy_exports
 
 __version__ = "0.2.0"
 
 _LAZY = {
-    "CANONICAL_CLASSES": "tslib.data.classes",
-    "LandscapeDataset": "tslib.data.datasets",
-    "eval_transform": "tslib.data.transforms",
-    "make_weighted_sampler": "tslib.data.sampling",
-    "prepare": "tslib.data.prepare",
-    "setup_data": "tslib.data.workspace",
-    "train_transform": "tslib.data.transforms",
-    "workspace": None,  # the module tslib.data.workspace (notebooks call tslib.workspace.run_profile)
+    "CANONICAL_CLASSES": "data.classes",
+    "LandscapeDataset": "data.datasets",
+    "eval_transform": "data.transforms",
+    "make_weighted_sampler": "data.sampling",
+    "prepare": "data.prepare",
+    "setup_data": "data.workspace",
+    "train_transform": "data.transforms",
+    "workspace": "data.workspace:",  # the module (notebooks call tslib.workspace.run_path)
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "workspace":
-        return importlib.import_module("tslib.data.workspace")
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tslib' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -39,7 +39,7 @@ def aerial_scene(height: int, width: int, seed: int = 0, index: int = 0,
                  difficulty: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 [H, W, 3], class-index uint8 [H, W]) of one procedural orthophoto; ``difficulty`` "realistic"
     or "easy" (default: ``$TSLIB_PROCEDURAL``, else realistic)."""
-    from .workspace import resolve_difficulty
+    from .synth import resolve_difficulty
 
     rng = np.random.default_rng([seed, index])
     if resolve_difficulty(difficulty) == "realistic":
@@ -100,7 +100,7 @@ def write_aerial(out: str | Path, n_images: int = 4, height: int = 2048, width: 
     ``difficulty``: see :func:`aerial_scene`."""
     import cv2
 
-    from .workspace import resolve_difficulty
+    from .synth import resolve_difficulty
 
     difficulty = resolve_difficulty(difficulty)
 

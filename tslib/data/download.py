@@ -121,8 +121,3 @@ def download(name: str, out: Path | str, force: bool = False) -> Path:
         shutil.rmtree(target)
     os.replace(partial, target)
     return target
-
-
-def download_all(out: Path | str, force: bool = False) -> dict[str, Path]:
-    """Download both datasets; raises :class:`MissingCredentialsError` (one clear line) without credentials."""
-    return {name: download(name, out, force) for name in DATASETS}

@@ -34,6 +34,19 @@ LANDSCAPE_ROOT = ("Landscape Classification", "Landscape Classification")
 LANDSCAPE_SPLITS = (("Training Data", "Train"), ("Validation Data", "Valid"), ("Testing Data", "Test"))
 #: Difficulty name -> painter hardness (0: every class its own look; 1: the real sets' look-alikes).
 DIFFICULTIES = {"easy": 0.0, "realistic": 1.0}
+
+
+def resolve_difficulty(difficulty: str | None = None) -> str:
+    """``difficulty``, else ``$TSLIB_PROCEDURAL``, else "realistic": how confusable the procedural classes are
+    ("realistic": like the real photos; "easy": every class its own look, a learnable signal for tests)."""
+    env = os.environ.get("TSLIB_PROCEDURAL", "").strip().lower()
+    if not difficulty and env and env not in DIFFICULTIES:
+        raise ValueError(f"$TSLIB_PROCEDURAL={env!r} is not a difficulty; valid: {sorted(DIFFICULTIES)}")
+    if difficulty and difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty {difficulty!r} is not one of {sorted(DIFFICULTIES)}")
+    return difficulty or env or "realistic"
+
+
 #: Share of realistic images painted as a neighbouring class but labelled as their own (seeded).
 LABEL_NOISE = 0.03
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .prepare import PROCEDURAL_MARKER, format_report, is_procedural, prepare
 from .sources import DatasetNotFoundError, find_intel_root, find_landscape_root
+from .synth import resolve_difficulty  # noqa: F401 - part of this module's API too
 
 PROCEDURAL_TAG = "PROCEDURAL DATA (built-in generator, not real photos)"
 
@@ -25,12 +26,6 @@ def data_root(path: Path | str | None = None) -> Path:
 
 def work_root(path: Path | str | None = None) -> Path:
     return Path(path or os.environ.get("TSLIB_RUNS") or "runs").expanduser()
-
-
-def smoke_mode(default: bool = False) -> bool:
-    """``$TSLIB_SMOKE=1`` asks every notebook for its tiny, seconds-long configuration (CI uses it)."""
-    value = os.environ.get("TSLIB_SMOKE")
-    return default if value is None else value.strip().lower() in ("1", "true", "yes")
 
 
 def run_profile(smoke: bool = False) -> str:
@@ -54,19 +49,6 @@ def run_path(notebook: str, *parts: str, profile: str = "gpu", work: Path | str 
     if profile not in PROFILE_SUFFIX:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILE_SUFFIX)}")
     return (work_root(work) / f"{notebook}{PROFILE_SUFFIX[profile]}").joinpath(*parts)
-
-
-def resolve_difficulty(difficulty: str | None = None) -> str:
-    """``difficulty``, else ``$TSLIB_PROCEDURAL``, else "realistic": how confusable the procedural classes are
-    ("realistic": like the real photos; "easy": every class its own look, a learnable signal for tests)."""
-    from .synth import DIFFICULTIES
-
-    env = os.environ.get("TSLIB_PROCEDURAL", "").strip().lower()
-    if not difficulty and env and env not in DIFFICULTIES:
-        raise ValueError(f"$TSLIB_PROCEDURAL={env!r} is not a difficulty; valid: {sorted(DIFFICULTIES)}")
-    if difficulty and difficulty not in DIFFICULTIES:
-        raise ValueError(f"difficulty {difficulty!r} is not one of {sorted(DIFFICULTIES)}")
-    return difficulty or env or "realistic"
 
 
 def write_procedural(out: Path | str, per_class: int = 60, size: int | None = None, seed: int = 0,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ..config import from_dict, setting, validate
+from ..config import setting, validate
 
 
 @dataclass
@@ -44,16 +43,3 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # Fail at construction, not after the first epoch has run.
         validate(self)
-
-
-def check_task_config(obj: Any, task: str) -> None:
-    """The checks every task config makes in ``__post_init__``: a nested ``train`` given as a dict (JSON) becomes
-    a TrainConfig, values are in range, the model belongs to ``task``, and the manifest is named."""
-    from ..models import check_model_name  # here, not at import: the CLI's --help stays fast
-
-    if isinstance(obj.train, dict):
-        obj.train = from_dict(TrainConfig, obj.train)
-    validate(obj)
-    check_model_name(obj.model, task)
-    if hasattr(obj, "manifest") and not obj.manifest:
-        raise ValueError(f"{type(obj).__name__} needs manifest= (the folder or manifest.csv written by `prepare`)")

@@ -22,7 +22,7 @@ from .. import distributed
 from ..config import from_dict, runtime_fields, to_dict
 from ..errors import CheckpointError, RunFolderError, TrainingInterrupted, check_out_dir, check_writable
 from ..utils import atomic_save, atomic_write_text, resolve_device, seed_everything
-from .checkpoint import check_room, read_torch_file
+from .checkpoint import check_room, load_checkpoint, read_torch_file
 from .loop import FitResult
 
 RUN_FILE, MODEL_FILE, METRICS_FILE = "run.json", "model.pt", "metrics.json"
@@ -137,8 +137,9 @@ def update_run_info(run_dir: str | Path, **entries: Any) -> dict:
     return info
 
 
-def read_run_info(run_dir: str | Path) -> dict:
-    """``run.json`` of a run folder, with one clear error when it is missing or damaged."""
+def read_run_info(run_dir: str | Path, task: str | None = None, what: str | None = None) -> dict:
+    """``run.json`` of a run folder, with one clear error when it is missing or damaged, or (``task``) when it is
+    a run of another task (``what`` names the kind of run: "not a classification run")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder {run_dir} does not exist (or is not a folder)")
@@ -152,6 +153,8 @@ def read_run_info(run_dir: str | Path) -> dict:
     if not isinstance(info, dict) or "config" not in info:
         raise RunFolderError(f"{path} has no 'config': not a tslib run folder")
     info.setdefault("task", "classify")  # run folders written before tasks were named
+    if task is not None and info["task"] != task:
+        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a {what or task} run")
     return info
 
 
@@ -230,10 +233,28 @@ def save_model(run_dir: str | Path, model: nn.Module, **meta: Any) -> Path:
     return path
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The trained model of a finished run (eval mode, on ``device``) and everything saved beside it."""
-    from ..models import build_from_spec
+def load_run(run_dir: str | Path, task: str | None = None, device: str | torch.device = "cpu", *,
+             build: Callable[[dict], nn.Module], what: str | None = None) -> tuple[nn.Module, dict]:
+    """The one way to load a finished run: its trained model (from ``model.pt``, eval mode, on ``device``; no
+    pretrained download needed) and its ``run.json``. ``task``: a run of another task is one clear error (``what``
+    names the kind of run in it); ``build`` makes the architecture from the saved spec (the models package's
+    ``build_from_spec``: the engine knows no models)."""
+    info = read_run_info(run_dir, task, what)
+    model, _ = load_model(run_dir, device, build=build)
+    return model, info
 
+
+def restore_best(result: FitResult, run_dir: str | Path, module: nn.Module) -> None:
+    """The one way a run finishes: refuse an interrupted one (:func:`require_completed`), then load the epoch
+    ``best.pt`` kept into ``module`` (what is saved as ``model.pt`` and evaluated)."""
+    require_completed(result, run_dir)
+    module.load_state_dict(load_checkpoint(Path(run_dir) / "best.pt")["model"])
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu", *,
+               build: Callable[[dict], nn.Module]) -> tuple[nn.Module, dict]:
+    """The trained model of a finished run (eval mode, on ``device``) and everything saved beside it; ``build``
+    makes the architecture from its spec."""
     run_dir = Path(run_dir)
     path = run_dir / MODEL_FILE
     if not path.is_file():
@@ -244,7 +265,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     if not isinstance(saved, dict) or "spec" not in saved or "model" not in saved:
         raise CheckpointError(f"{path} is not a tslib model file (no spec/weights); re-export it by training")
     _check_belongs(run_dir, path, saved)
-    model = build_from_spec(saved["spec"])
+    model = build(saved["spec"])
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as e:

@@ -11,9 +11,11 @@ import importlib
 import importlib.util
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..lazy import lazy, lazy_exports  # noqa: F401 - the task packages import them from here
 
 #: the task of a run folder or command that names none (runs written before there were three tasks)
 DEFAULT_TASK = "classify"
@@ -24,7 +26,8 @@ class TaskSpec:
     """What a task provides to the CLI and to tools that read run folders."""
 
     name: str
-    help: str
+    #: what its runs are called in messages ("not a classification run")
+    noun: str
     config_cls: type
     #: train(config, run_dir, resume=..., callbacks=...) -> metrics dict (written to run_dir/metrics.json too)
     train: Callable[..., dict]
@@ -46,16 +49,15 @@ class TaskSpec:
     splits: tuple[str, ...] = ("train", "val", "test")
     #: the optional ``evaluate`` keywords (CLI options of the shared ``evaluate`` verb) this task accepts
     evaluate_options: tuple[str, ...] = ()
-    extras: dict = field(default_factory=dict)
 
     @classmethod
-    def of_package(cls, package: str, name: str, help: str, config_cls: type, train_fn: str, **fields: Any) -> TaskSpec:
+    def of_package(cls, package: str, name: str, noun: str, config_cls: type, train_fn: str, **fields: Any) -> TaskSpec:
         """The spec of a task package laid out by convention: ``train.<train_fn>``, ``evaluate.evaluate_run``,
         ``cli.format_metrics``, ``cli.add_commands``, ``report.sections/plot_curves/data_tag`` and, for a task with
         an ``export`` module, ``export.exportable``; each imported on first use. ``fields`` sets the others."""
         if importlib.util.find_spec(f"{package}.export") is not None:  # finds the file, imports nothing
             fields.setdefault("export", lazy(f"{package}.export", "exportable"))
-        return cls(name=name, help=help, config_cls=config_cls, train=lazy(f"{package}.train", train_fn),
+        return cls(name=name, noun=noun, config_cls=config_cls, train=lazy(f"{package}.train", train_fn),
                    evaluate=lazy(f"{package}.evaluate", "evaluate_run"),
                    format_metrics=lazy(f"{package}.cli", "format_metrics"),
                    add_commands=lazy(f"{package}.cli", "add_commands"),
@@ -64,26 +66,20 @@ class TaskSpec:
                    data_tag=lazy(f"{package}.report", "data_tag"), **fields)
 
 
-def lazy(module: str, name: str) -> Callable[..., Any]:
-    """A function that imports ``module.name`` on its first call: task specs name their entry points without
-    importing torchvision, timm or torchmetrics when the CLI only parses arguments."""
+def read_run(run_dir: str | Path, task: str | None = None) -> dict:
+    """``run.json`` of a run folder (:func:`tslib.engine.runs.read_run_info`); ``task``: only that task's runs."""
+    from ..engine import runs
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    return call
+    return runs.read_run_info(run_dir, task, get_task(task).noun if task else None)
 
 
-def lazy_exports(package: str, names: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` (PEP 562) importing ``names[attr]`` (a submodule of ``package``) on first use."""
+def load_run(run_dir: str | Path, task: str | None = None, device: str = "cpu") -> tuple[Any, dict]:
+    """The trained model of a finished run and its ``run.json`` (:func:`tslib.engine.runs.load_run`): any task's, or
+    only ``task``'s (a run of another task is one clear error)."""
+    from ..engine import runs
+    from ..models import build_from_spec
 
-    def getattr_(attr: str) -> Any:
-        if attr in names:
-            return getattr(importlib.import_module(f"{package}.{names[attr]}"), attr)
-        raise AttributeError(f"module {package!r} has no attribute {attr!r}")
-
-    return getattr_
+    return runs.load_run(run_dir, task, device, build=build_from_spec, what=get_task(task).noun if task else None)
 
 
 def available_tasks() -> list[str]:

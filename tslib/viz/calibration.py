@@ -52,19 +52,3 @@ def save_reliability(run_dir: str | Path, tag: str | None = None) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def plot_ood_scores(id_scores, ood_scores, threshold: float | None, score: str = "knn", tag: str | None = None,
-                    labels: tuple[str, str] = ("landscape photos (test)", "not landscapes")):
-    """Histograms of an OOD score for in-distribution and out-of-distribution images, with the threshold."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-    a, b = np.asarray(id_scores, dtype=float), np.asarray(ood_scores, dtype=float)
-    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=30)
-    ax.hist(a, edges, alpha=0.6, label=f"{labels[0]} (n={len(a)})", density=True)
-    ax.hist(b, edges, alpha=0.6, label=f"{labels[1]} (n={len(b)})", density=True)
-    if threshold is not None:
-        ax.axvline(threshold, color="k", ls="--", lw=1, label="threshold: below = uncertain")
-    ax.set(xlabel=f"{score} score (higher = more like the training photos)", ylabel="density")
-    ax.legend(fontsize=8)
-    _title(fig, "Which images the classifier calls uncertain", tag)
-    return fig

@@ -14,7 +14,6 @@ _LAZY = {
     "cached_features": "features",
     "classification_metrics": "metrics",
     "collect_images": "prediction",
-    "evaluate_loader": "metrics",
     "evaluate_ood": "evaluate",
     "evaluate_run": "evaluate",
     "fit_trust": "trust",
@@ -26,9 +25,7 @@ _LAZY = {
     "load_run": "evaluate",
     "predict": "prediction",
     "predict_images": "prediction",
-    "predict_probs": "metrics",
     "preprocessing": "data",
-    "softmax_probs": "metrics",
     "train_classifier": "train",
     "write_explanations": "explain",
 }
@@ -38,5 +35,5 @@ __all__ = ["SPEC", "ClassifyConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec.of_package(__name__, "classify", "landscape classification (7 classes)", ClassifyConfig,
+SPEC = TaskSpec.of_package(__name__, "classify", "classification", ClassifyConfig,
                            train_fn="train_classifier", evaluate_options=("calibrate", "recalibrate", "ood"))

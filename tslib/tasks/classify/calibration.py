@@ -20,6 +20,14 @@ ECE_BINS = 15
 T_RANGE = (0.05, 20.0)
 
 
+def refit(run: str = "RUN") -> str:
+    """How to re-fit a run's temperature and OOD thresholds: the one spelling every damaged-file error uses."""
+    return f"re-fit it with `python -m tslib evaluate --run {run} --recalibrate`"
+
+
+REFIT = refit()
+
+
 def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> float:
     """The temperature minimising the NLL of ``softmax(logits / T)`` on (validation) ``labels``.
 
@@ -53,8 +61,7 @@ def check_temperature(value: object, where: str = "run.json") -> float:
         t = float("nan")
     if isinstance(value, bool) or not (T_RANGE[0] <= t <= T_RANGE[1]):
         raise ValueError(f"{where}: calibration temperature {value!r} is not a number in {T_RANGE[0]}..{T_RANGE[1]}"
-                         "; re-fit it with `python -m tslib evaluate --run RUN --recalibrate`, or pass "
-                         "--no-calibrate")
+                         f"; {REFIT}, or pass --no-calibrate")
     return t
 
 

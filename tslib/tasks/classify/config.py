@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import from_dict, setting
-from ...engine.config import TrainConfig, check_task_config
+from ...engine.config import TrainConfig
+from ..config import check_task_config
 
 
 @dataclass

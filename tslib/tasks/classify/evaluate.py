@@ -15,19 +15,17 @@ from ...engine.inference import run_batches
 from ...errors import RunFolderError
 from ...models import Classifier
 from ...utils import resolve_device
-from .calibration import calibration_report, reliability_bins
+from .. import load_run as load_task_run
+from .. import read_run
+from .calibration import calibration_report, refit, reliability_bins
 from .config import ClassifyConfig
 from .data import run_datasets, run_loader, split_dataset
 from .metrics import classification_metrics
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Classifier, dict]:
-    """The trained model of a run folder (from ``model.pt``: no pretrained download needed) and its run info."""
-    info = runs.read_run_info(run_dir)
-    if info["task"] != "classify":
-        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a classification run")
-    model, _ = runs.load_model(run_dir, device)
-    return model, info
+    """The trained model of a classification run and its run info (:func:`tslib.tasks.load_run`)."""
+    return load_task_run(run_dir, "classify", device)
 
 
 def _packed(trusted, x: Tensor) -> Tensor:
@@ -88,9 +86,7 @@ def evaluate_run(run_dir: str | Path, splits: Sequence[str] = ("test",), model: 
     from .trust import load_trusted
 
     run_dir = Path(run_dir)
-    info = runs.read_run_info(run_dir)
-    if info["task"] != "classify":
-        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a classification run")
+    info = read_run(run_dir, "classify")
     cfg = runs.load_config(run_dir, ClassifyConfig)
     dev = resolve_device(device or cfg.train.device)
     if ood is not None:
@@ -152,8 +148,7 @@ def evaluate_ood(run_dir: str | Path, folder: str | Path, device: str = "cpu", b
     run_dir, folder = Path(run_dir), _check_ood_folder(folder)
     model, info = load_run(run_dir, device)
     if not isinstance(info.get("ood"), dict) or not isinstance(info["ood"].get("thresholds"), dict):
-        raise RunFolderError(f"{run_dir} has no fitted OOD score; fit one with `python -m tslib evaluate --run "
-                             f"{run_dir} --recalibrate`")
+        raise RunFolderError(f"{run_dir} has no fitted OOD score; {refit(run_dir)}")
     cfg = runs.load_config(run_dir, ClassifyConfig)
     dev = resolve_device(device)
     for split in ("test", "val"):
@@ -183,7 +178,6 @@ def evaluate_ood(run_dir: str | Path, folder: str | Path, device: str = "cpu", b
                 out["by_score"][kind] = ood_metrics(scorer(id_f, id_logits), scorer(ood_f, ood_logits),
                                                     float(thresholds[kind]))
     if out["score"] not in out["by_score"]:
-        raise RunFolderError(f"{run_dir}: the run's OOD score {out['score']!r} was not fitted; re-fit it with "
-                             f"`python -m tslib evaluate --run {run_dir} --recalibrate`")
+        raise RunFolderError(f"{run_dir}: the run's OOD score {out['score']!r} was not fitted; {refit(run_dir)}")
     out.update(out["by_score"][out["score"]])
     return out

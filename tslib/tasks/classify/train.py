@@ -14,7 +14,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 
 from ...data.datasets import LandscapeDataset, resolve_manifest
-from ...engine import fit, load_checkpoint, runs
+from ...engine import fit, runs
 from ...models import create_model
 from .config import ClassifyConfig
 from .data import preprocessing, run_datasets, run_loader, train_loader
@@ -79,13 +79,11 @@ def train_classifier(
     clean_features = None
     if cfg.use_cache:
         clean_features, result = _train_head_on_cache(model, cfg, prep, data, device, run_dir, fit_kw)
-        runs.require_completed(result, run_dir)
-        model.head.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+        runs.restore_best(result, run_dir, model.head)
     else:
         result = fit(model, task, train_loader(data["train"], cfg, device),
                      run_loader(data["val"], cfg, device, False), run_dir=run_dir, **fit_kw)
-        runs.require_completed(result, run_dir)
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+        runs.restore_best(result, run_dir, model)
 
     if finetune:
         # Discriminative fine-tuning: the last stages learn at a fraction of the head's lr.
@@ -98,8 +96,7 @@ def train_classifier(
         result = fit(model, task, train_loader(data["train"], cfg, device),
                      run_loader(data["val"], cfg, device, False), run_dir=ft_dir, param_groups=groups,
                      **{**fit_kw, "config": ft_cfg, "resume": ft_resume})
-        runs.require_completed(result, ft_dir)
-        model.load_state_dict(load_checkpoint(ft_dir / "best.pt")["model"])
+        runs.restore_best(result, ft_dir, model)
 
     runs.save_model(run_dir, model, classes=classes, preprocessing=prep)
     # Temperature and OOD thresholds on val; fine-tuning changed the backbone, so its cached features are stale.

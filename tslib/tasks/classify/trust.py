@@ -24,7 +24,8 @@ from ...engine.precision import autocast_active, full_precision
 from ...errors import CheckpointError, RunFolderError
 from ...models import Classifier
 from ...utils import atomic_save, resolve_device
-from .calibration import check_temperature, fit_temperature
+from .. import load_run as load_task_run
+from .calibration import REFIT, check_temperature, fit_temperature
 from .ood import SCORES, OODScorer, choose_threshold, fit_scorer, scorer_from_state, scorer_state
 
 OOD_FILE = "ood.pt"
@@ -121,20 +122,17 @@ def _checked_threshold(value: object, where: str) -> float:
     except (TypeError, ValueError):
         t = float("nan")
     if isinstance(value, bool) or not math.isfinite(t):
-        raise RunFolderError(f"{where}: OOD threshold {value!r} is not a number; re-fit it with "
-                             "`python -m tslib evaluate --run RUN --recalibrate`, or pass --no-reject")
+        raise RunFolderError(f"{where}: OOD threshold {value!r} is not a number; {REFIT}, or pass --no-reject")
     return t
 
 
 def _read_scorers(run_dir: Path) -> dict:
     path = run_dir / OOD_FILE
     if not path.is_file():
-        raise RunFolderError(f"{path} not found (run.json names an OOD score); re-fit it with `python -m tslib "
-                             "evaluate --run RUN --recalibrate`, or pass --no-reject")
+        raise RunFolderError(f"{path} not found (run.json names an OOD score); {REFIT}, or pass --no-reject")
     saved = read_torch_file(path, what="OOD score file")
     if not isinstance(saved, dict) or not isinstance(saved.get("scorers"), dict):
-        raise CheckpointError(f"{path} is not an OOD score file; re-fit it with `python -m tslib evaluate --run RUN "
-                              "--recalibrate`")
+        raise CheckpointError(f"{path} is not an OOD score file; {REFIT}")
     return saved["scorers"]
 
 
@@ -145,8 +143,7 @@ def load_scorers(run_dir: str | Path) -> dict[str, OODScorer]:
         try:
             out[kind] = scorer_from_state(state)
         except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{Path(run_dir) / OOD_FILE}: its {kind!r} score is damaged ({e}); re-fit it with "
-                                  "`python -m tslib evaluate --run RUN --recalibrate`") from e
+            raise CheckpointError(f"{Path(run_dir) / OOD_FILE}: its {kind!r} score is damaged ({e}); {REFIT}") from e
     return out
 
 
@@ -155,17 +152,14 @@ def load_trusted(run_dir: str | Path, device: str | torch.device = "cpu", calibr
     """The run's model with its fitted temperature (``calibrate``) and OOD score and threshold (``reject``; ``score``
     picks another fitted score than the run's own). Runs trained before calibration existed load with
     temperature 1 and no threshold (``evaluate --recalibrate`` fits them)."""
-    from .evaluate import load_run
-
     run_dir, device = Path(run_dir), resolve_device(device)
-    model, info = load_run(run_dir, str(device))
+    model, info = load_task_run(run_dir, "classify", str(device))
     where = str(run_dir / runs.RUN_FILE)
     cal = info.get("calibration")
     temperature = 1.0
     if calibrate and cal is not None:
         if not isinstance(cal, dict) or "temperature" not in cal:
-            raise RunFolderError(f"{where}: 'calibration' has no temperature; re-fit it with `python -m tslib "
-                                 "evaluate --run RUN --recalibrate`, or pass --no-calibrate")
+            raise RunFolderError(f"{where}: 'calibration' has no temperature; {REFIT}, or pass --no-calibrate")
         temperature = check_temperature(cal["temperature"], where)
     scorer, threshold = None, None
     ood = info.get("ood")
@@ -176,8 +170,7 @@ def load_trusted(run_dir: str | Path, device: str | torch.device = "cpu", calibr
         threshold = _checked_threshold((ood.get("thresholds") or {}).get(kind, ood.get("threshold")), where)
         scorers = load_scorers(run_dir)
         if kind not in scorers:
-            raise CheckpointError(f"{run_dir / OOD_FILE} has no {kind!r} score; re-fit it with `python -m tslib "
-                                  "evaluate --run RUN --recalibrate`")
+            raise CheckpointError(f"{run_dir / OOD_FILE} has no {kind!r} score; {REFIT}")
         scorer = scorers[kind]
     elif score is not None and score not in SCORES:
         raise ValueError(f"unknown OOD score {score!r}; valid: {', '.join(SCORES)}")

@@ -29,4 +29,4 @@ __all__ = ["SPEC", "GenerateConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec.of_package(__name__, "generate", "landscape generation (AE, VAE, cVAE, DCGAN)", GenerateConfig, train_fn="train_generator")
+SPEC = TaskSpec.of_package(__name__, "generate", "generator", GenerateConfig, train_fn="train_generator")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import from_dict, setting
-from ...engine.config import TrainConfig, check_task_config
+from ...engine.config import TrainConfig
+from ..config import check_task_config
 
 #: Defaults per model where the model families differ (pytorch/examples' DCGAN uses a 100-d latent, width 64).
 MODEL_DEFAULTS = {"ae": (128, 32), "vae": (128, 32), "cvae": (128, 32), "dcgan": (100, 64),

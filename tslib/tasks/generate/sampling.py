@@ -13,17 +13,13 @@ from torchvision.utils import make_grid, save_image
 
 from ...data.imageio import load_rgb
 from ...data.transforms import generation_transform
-from ...engine import runs
-from ...errors import RunFolderError, check_out_dir
+from ...errors import check_out_dir
+from .. import load_run
 
 
 def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
     """The trained generator of a run folder (eval mode) and its run info (classes, image size, ...)."""
-    info = runs.read_run_info(run_dir)
-    if info["task"] != "generate":
-        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a generator run (train --task generate)")
-    model, _ = runs.load_model(run_dir, device)
-    return model, info
+    return load_run(run_dir, "generate", device)
 
 
 def class_labels(info: dict, n: int, class_name: str | None = None, conditional: bool = True) -> Tensor | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ...data.datasets import LandscapeDataset
-from ...engine import fit, load_checkpoint, runs
+from ...engine import fit, runs
 from ...models import create_model
 from .config import DIFFUSION, GAN_LOSS_DEFAULTS, GenerateConfig
 from .data import run_datasets, run_loader
@@ -43,8 +43,7 @@ def train_generator(cfg: GenerateConfig, run_dir: str | Path, resume: bool | str
     result = fit(model, make_task(cfg), run_loader(data["train"], cfg, device, True),
                  run_loader(data["val"], cfg, device, False), cfg.train, run_dir, callbacks=callbacks,
                  resume=resume, meta={"classes": classes}, extra_config={"generate": runs.to_dict(cfg)})
-    runs.require_completed(result, run_dir)
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    runs.restore_best(result, run_dir, model)
     runs.save_model(run_dir, model, classes=classes)
     metrics = {s: split_metrics(model, cfg, s, classes, device) for s in ("val", "test") if s in data}
     return runs.merge_metrics(run_dir, metrics)

@@ -21,4 +21,4 @@ __all__ = ["SPEC", "SegmentConfig", *_LAZY]
 
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-SPEC = TaskSpec.of_package(__name__, "segment", "land-cover segmentation (UNet)", SegmentConfig, train_fn="train_segmenter")
+SPEC = TaskSpec.of_package(__name__, "segment", "segmentation", SegmentConfig, train_fn="train_segmenter")

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from ...config import from_dict, setting
 from ...data.masks import parse_class_names
-from ...engine.config import TrainConfig, check_task_config
+from ...engine.config import TrainConfig
+from ..config import check_task_config
 
 
 @dataclass

@@ -11,18 +11,16 @@ from torch import nn
 from ...data.loaders import make_loader
 from ...engine import runs
 from ...engine.inference import flip_tta
-from ...errors import RunFolderError
 from ...utils import resolve_device
+from .. import load_run
 from .config import SegmentConfig
 from .data import config_dataset, fill_index
 from .metrics import confusion, segmentation_metrics
 
 
 def load_segmenter(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    info = runs.read_run_info(run_dir)
-    if info["task"] != "segment":
-        raise RunFolderError(f"{run_dir} is a {info['task']} run, not a segmentation run")
-    return runs.load_model(run_dir, device)[0], info
+    """The trained segmenter of a run folder (eval mode) and its run info (:func:`tslib.tasks.load_run`)."""
+    return load_run(run_dir, "segment", device)
 
 
 @torch.no_grad()

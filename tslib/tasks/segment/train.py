@@ -11,7 +11,7 @@ import torch
 from ...data.loaders import make_loader
 from ...data.masks import default_palette, parse_class_names
 from ...data.memory import decide_cache
-from ...engine import fit, load_checkpoint, runs
+from ...engine import fit, runs
 from ...models import create_model
 from ...models.registry import accepted_kwargs
 from .config import SegmentConfig
@@ -69,7 +69,6 @@ def train_segmenter(cfg: SegmentConfig, run_dir: str | Path, resume: bool | str 
                            device=device) for s in ("train", "val")]
     result = fit(model, task, *loaders, t, run_dir, callbacks=callbacks, resume=resume, meta={"classes": classes},
                  extra_config={"segment": runs.to_dict(cfg)})
-    runs.require_completed(result, run_dir)
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    runs.restore_best(result, run_dir, model)
     runs.save_model(run_dir, model, classes=classes)
     return evaluate_run(run_dir, [s for s in ("val", "test") if s in data], model=model)
