@@ -23,7 +23,7 @@ def test_both_decoders_shapes_and_gradients(name, kw, upsample, size):
     torch.manual_seed(0)
     model = create_model(name, task="generate", img_size=size, latent_dim=8, width=4, upsample=upsample, **kw)
     x, labels = torch.rand(2, 3, size, size), (torch.tensor([0, 6]) if kw else None)
-    out = model.train()(x, labels)
+    out = model.train().reconstruct(x, labels)
     assert out["recon"].shape == x.shape and 0 <= out["recon"].min() and out["recon"].max() <= 1
     terms = vae_terms(out, x)
     (terms["recon"] + terms["kl"]).backward()

@@ -253,3 +253,22 @@ def test_decode_cache_gives_the_same_batches_and_stays_within_ram(world, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("decode cache off" in line and "--decode-cache" in line for line in err)
     assert run_datasets(GenerateConfig(**base, decode_cache=True))["train"].decode_cache == 32
+
+
+def test_each_model_trains_with_its_own_lr(world, tmp_path):
+    """The lr is the model's: `--model ddpm` with no --lr trains exactly as with --lr 1e-3 (ddpm's own), a vae with
+    its 3e-3, and an explicit --lr wins."""
+    root, _ = world
+    base = ["train", "--task", "generate", "--manifest", str(root / "prep"), "--img-size", "16", "--width", "8",
+            "--epochs", "1", "--limit-per-class", "3", "--workers", "0", "--no-progress", "--eval-samples", "4",
+            "--sample-steps", "2"]
+
+    def run(name, *extra):
+        out = tmp_path / name
+        assert main([*base, *extra, "--out", str(out)]) == 0
+        info = json.loads((out / "run.json").read_text())
+        return info["config"]["train"]["lr"], (out / "history.csv").read_text().splitlines()[1].split(",")[:3]
+
+    own, with_flag = run("ddpm", "--model", "ddpm"), run("ddpm-lr", "--model", "ddpm", "--lr", "1e-3")
+    assert own[0] == with_flag[0] == 1e-3 and own[1] == with_flag[1]  # same lr, same first epoch
+    assert run("vae", "--model", "vae")[0] == 3e-3 and run("ddpm-3", "--model", "ddpm", "--lr", "3e-3")[0] == 3e-3

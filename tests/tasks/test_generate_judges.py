@@ -64,11 +64,13 @@ def test_classifier_features_fid_is_zero_for_real_images_and_large_for_noise(ben
 
 
 def test_independence_is_decided_from_the_generator_and_the_classifier_run():
-    class Pixels(torch.nn.Module):
+    from tslib.models.generator import Generator
+
+    class Pixels(Generator):
         pass
 
-    class Projected(torch.nn.Module):
-        trained_against = "efficientnet_lite0"
+    class Projected(Generator):
+        trained_against = ("efficientnet_lite0",)
 
     assert trained_against(Pixels()) == [] and trained_against(Projected()) == ["efficientnet_lite0"]
     assert independence("efficientnet_lite0", ["efficientnet_lite0"])[0] is False
@@ -84,7 +86,7 @@ def test_a_generator_that_trained_against_a_backbone_is_flagged_and_sampler_opti
     def load(run, device="cpu"):
         model, info = original_load(run, device)
         # a generator that declares the features it trained against, as the projected GAN does
-        model.__class__ = type("Projected", (type(model),), {"trained_against": "efficientnet_lite0",
+        model.__class__ = type("Projected", (type(model),), {"trained_against": ("efficientnet_lite0",),
                                                               "sampler_options": ("steps", "guidance")})
         return model, info
 

@@ -13,7 +13,7 @@ class TrainConfig:
 
     epochs: int = setting(10, "training epochs", min=1)
     batch_size: int = setting(64, "images per batch", min=1)
-    lr: float = setting(1e-3, "peak learning rate", min=0.0)
+    lr: float | None = setting(1e-3, "peak learning rate (none: the model's own, where it has one)", min=0.0)
     weight_decay: float = setting(1e-4, "decoupled weight decay (AdamW) / L2 (SGD)", min=0.0)
     optimizer: str = setting("adamw", "optimizer", choices=("adamw", "sgd"))
     momentum: float = setting(0.9, "SGD momentum (Nesterov)", min=0.0, max=1.0)

@@ -29,6 +29,7 @@ from .registry import (
     check_model_name,
     create_model,
     list_models,
+    model_defaults,
     model_task,
     register_model,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "check_model_name",
     "create_model",
     "list_models",
+    "model_defaults",
     "load_lite0_imagenet",
     "load_lite_imagenet",
     "make_data_config",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .generator import Generator
 from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
@@ -50,7 +51,7 @@ def _decoder(width: int, batchnorm: bool, upsample: str = "transposed") -> nn.Se
                          nn.Sigmoid())
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(Generator):
     """Deterministic autoencoder: ``encode(x) -> z`` (``latent_dim``), ``decode(z) -> image``.
 
     Its latent space is not regularised, so :meth:`sample` draws from a Gaussian with the running mean and std of
@@ -58,6 +59,7 @@ class ConvAutoencoder(nn.Module):
     """
 
     variational = False
+    can_encode = True
 
     def __init__(self, img_size: int = 64, latent_dim: int = 128, width: int = 32, num_classes: int = 0,
                  batchnorm: bool = True, upsample: str = "transposed") -> None:
@@ -79,8 +81,10 @@ class ConvAutoencoder(nn.Module):
         self.register_buffer("code_std", torch.ones(latent_dim))
 
     @property
-    def conditional(self) -> bool:
-        return self.num_classes > 0
+    def parallel_networks(self) -> tuple[str, ...]:
+        """Under torchrun each part is its own DistributedDataParallel (engine/parallel.py), so the training pass,
+        :meth:`reconstruct`, syncs its gradients although ``forward`` decodes."""
+        return ("encoder", "to_latent", "from_latent", "decoder") + (("embed",) if self.embed is not None else ())
 
     def head_dim(self) -> int:
         return self.latent_dim
@@ -106,7 +110,8 @@ class ConvAutoencoder(nn.Module):
         h = self.from_latent(self._cond(z, labels)).view(len(z), 4 * self.width, self.grid, self.grid)
         return center_crop(self.decoder(h), self.img_size, self.img_size)
 
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """The training pass: ``{"recon", "z"}`` of images in [0, 1] (and the running code statistics)."""
         z = self.encode(x, labels)
         if self.training:  # running code statistics for sampling
             with torch.no_grad():
@@ -118,12 +123,6 @@ class ConvAutoencoder(nn.Module):
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.code_mean.device)
         return self.code_mean + temperature * eps * self.code_std
 
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
-        """``n`` new images in [0, 1]; ``temperature`` scales the spread of the latent draw."""
-        return self.decode(self.prior(n, temperature, generator), labels)
-
 
 class ConvVAE(ConvAutoencoder):
     """The study's VAE: mean and log-variance heads, reparameterisation, prior N(0, I)."""
@@ -133,7 +132,8 @@ class ConvVAE(ConvAutoencoder):
     def head_dim(self) -> int:
         return 2 * self.latent_dim  # mean and log-variance from one linear layer
 
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """The training pass: ``{"recon", "mu", "logvar", "z"}`` (``z`` reparameterised in training, else ``mu``)."""
         mu, logvar = self.to_latent(self._features(x, labels)).float().chunk(2, dim=1)
         z = reparameterize(mu, logvar) if self.training else mu
         return {"recon": self.decode(z, labels), "mu": mu, "logvar": logvar, "z": z}
@@ -152,19 +152,26 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
-@register_model("ae", task="generate")
+# The generators' engine defaults: small batches and a constant, higher lr make the most of a few epochs on a few
+# thousand images (measured: cVAE agreement 0.63-0.70 after 5 epochs vs 0.14 with batch 64, lr 1e-3).
+AE_DEFAULTS = {"trainer": "reconstruction", "conditional": False, "latent_dim": 128, "width": 32,
+               "upsample": "transposed", "lr": 3e-3}
+
+
+@register_model("ae", task="generate", defaults=AE_DEFAULTS)
 def ae(img_size: int = 64, latent_dim: int = 128, width: int = 32, upsample: str = "transposed") -> ConvAutoencoder:
     """The study's baseline convolutional autoencoder (``upsample="resize"``: the decoder without checkerboard)."""
     return ConvAutoencoder(img_size, latent_dim, width, upsample=upsample)
 
 
-@register_model("vae", task="generate")
+@register_model("vae", task="generate", defaults=AE_DEFAULTS)
 def vae(img_size: int = 64, latent_dim: int = 128, width: int = 32, upsample: str = "transposed") -> ConvVAE:
     """The study's convolutional VAE (``upsample="resize"``: the decoder without checkerboard)."""
     return ConvVAE(img_size, latent_dim, width, upsample=upsample)
 
 
-@register_model("cvae", task="generate")
+# the cvae resizes in its decoder (measured, 64 px: agreement 0.23 -> 0.34 on easy, 0.19 -> 0.27 on realistic data)
+@register_model("cvae", task="generate", defaults={**AE_DEFAULTS, "conditional": True, "upsample": "resize"})
 def cvae(num_classes: int, img_size: int = 64, latent_dim: int = 128, width: int = 32,
          upsample: str = "transposed") -> ConvVAE:
     """Class-conditional VAE: a label embedding joins the encoder's features and the decoder's input.

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from . import generator as contract
 from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
@@ -67,9 +68,9 @@ class Discriminator(nn.Module):
         return logit
 
 
-class LatentGAN(nn.Module):
-    """What every GAN here shares: a Gaussian latent of ``latent_dim`` and ``decode(z, labels)``; ``prior``,
-    ``sample`` and ``forward`` on top of it."""
+class LatentGAN(contract.Generator):
+    """What every GAN here shares: a Gaussian latent of ``latent_dim`` (``prior``) under the generator contract
+    (:class:`tslib.models.generator.Generator`); ``decode(z, labels)`` runs the generator network, ``discriminate`` the discriminator."""
 
     latent_dim: int
     #: Trained by separate optimizers: under torchrun each gets its own DistributedDataParallel (engine/parallel.py).
@@ -78,14 +79,6 @@ class LatentGAN(nn.Module):
     def prior(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         device = next(self.parameters()).device
         return temperature * torch.randn(n, self.latent_dim, generator=generator).to(device)
-
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.prior(n, temperature, generator), labels)
-
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.decode(z, labels)
 
 
 class DCGAN(LatentGAN):
@@ -141,7 +134,10 @@ def _dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-@register_model("dcgan", task="generate")
+# pytorch/examples' DCGAN: a 100-d latent, width 64, Adam 2e-4; here resize-convs and the hinge loss by default (no
+# tiled pattern; CNN-judge agreement 0.12 -> 0.42 on easy, 0.14 -> 0.25 on realistic procedural data)
+@register_model("dcgan", task="generate", defaults={"trainer": "gan", "conditional": "optional", "latent_dim": 100,
+                                                    "width": 64, "upsample": "resize", "loss": "hinge", "lr": 2e-4})
 def dcgan(img_size: int = 64, latent_dim: int = 100, width: int = 64, num_classes: int = 0,
           upsample: str = "transposed") -> DCGAN:
     """DCGAN; ``num_classes > 0`` makes it class-conditional; ``upsample="resize"`` avoids the checkerboard."""

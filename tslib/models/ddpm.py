@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
+from .generator import Generator
 from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
@@ -57,7 +58,7 @@ def _ema_average(decay: float):
     return avg
 
 
-class DDPM(nn.Module):
+class DDPM(Generator):
     """v-prediction UNet + EMA copy; ``loss`` for training, ``decode(noise, labels)`` runs the sampler."""
 
     variational = False
@@ -81,7 +82,7 @@ class DDPM(nn.Module):
         self.img_size, self.num_classes, self.null_class = int(img_size), int(num_classes), int(num_classes)
         self.cond_drop, self.timesteps = float(cond_drop), int(timesteps)
         self.defaults = {"steps": int(steps), "guidance": float(guidance), "sampler": sampler}
-        self._check_options(self.defaults)
+        self.check_options(self.defaults)
         self.size = round_up(img_size, 2 ** (levels - 1))
         chans = tuple(width * m for m in (1, 2, 2, 4, 4)[:levels])
         down = ["DownBlock2D"] * levels
@@ -150,16 +151,16 @@ class DDPM(nn.Module):
         return labels
 
     # -- sampling --------------------------------------------------------------------------------------------
-    def _check_options(self, opts: dict) -> None:
-        unknown = set(opts) - set(SAMPLER_OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown sampler options {sorted(unknown)}; ddpm takes {', '.join(SAMPLER_OPTIONS)}")
+    def check_options(self, options: dict) -> dict:
+        """:meth:`Generator.check_options`, then the options' ranges."""
+        opts = super().check_options(options)
         if "steps" in opts and not 1 <= int(opts["steps"]) <= self.timesteps:
             raise ValueError(f"steps must be 1..{self.timesteps}, got {opts['steps']}")
         if "guidance" in opts and not 0 <= float(opts["guidance"]) <= 50:
             raise ValueError(f"guidance must be 0..50, got {opts['guidance']}")
         if "sampler" in opts and opts["sampler"] not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {opts['sampler']!r}")
+        return opts
 
     def make_sampler(self, sampler: str):
         from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
@@ -179,7 +180,7 @@ class DDPM(nn.Module):
     def _denoise(self, z: Tensor, labels: Tensor | None, opts: dict, progress: bool = False):
         """Yield x_t after every step of the reverse process from noise ``z`` (EMA weights, [-1, 1], padded)."""
         opts = {**self.defaults, **{k: v for k, v in opts.items() if v is not None}}
-        self._check_options(opts)
+        self.check_options(opts)
         sched = self.make_sampler(opts["sampler"])
         sched.set_timesteps(int(opts["steps"]), device=z.device)
         w, n = float(opts["guidance"]), len(z)
@@ -220,16 +221,10 @@ class DDPM(nn.Module):
         opts = {"steps": total, "guidance": guidance, "sampler": sampler}
         return [(i + 1, self._to_images(x)) for i, x in enumerate(self._denoise(z, labels, opts)) if i in marks]
 
-    @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None, **opts) -> Tensor:
-        return self.decode(self.prior(n, temperature, generator), labels, **opts)
 
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.decode(z, labels)
-
-
-@register_model("ddpm", task="generate")
+# lr 1e-3: what notebook 05 has trained it with; the autoencoders' 3e-3 is too high for the diffusion UNet
+@register_model("ddpm", task="generate", defaults={"trainer": "diffusion", "conditional": True, "width": 32,
+                                                   "lr": 1e-3})
 def ddpm(num_classes: int, img_size: int = 64, width: int = 32, levels: int | None = None, layers: int = 1,
          attention: bool = True, timesteps: int = 1000, cond_drop: float = 0.1, ema_decay: float = 0.999,
          steps: int = 50, guidance: float = 2.0, sampler: str = "ddim") -> DDPM:

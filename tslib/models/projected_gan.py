@@ -195,7 +195,10 @@ def _init(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@register_model("projected_gan", task="generate")
+# the projected GAN paper's hinge loss; its feature network's ImageNet weights are loaded for training (offline)
+@register_model("projected_gan", task="generate", defaults={"trainer": "gan", "conditional": True, "latent_dim": 100,
+                                                            "width": 32, "loss": "hinge", "lr": 2e-4,
+                                                            "pretrained": True})
 def projected_gan(img_size: int = 64, latent_dim: int = 100, width: int = 32, num_classes: int = 0,
                   feature_size: int | None = None, d_width: int = 32, augment: bool = True,
                   pretrained: bool = False, weights_path: str | None = None) -> ProjectedGAN:

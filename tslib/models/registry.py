@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -25,24 +25,35 @@ class ModelEntry:
     name: str
     task: str
     builder: Builder
+    #: what a task should train the model with unless told otherwise (lr, decoder, loss, conditional, ...)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 _RETIRED: dict[str, str] = {}
 
 
-def register_model(name: str, task: str = "classify") -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder(**kwargs) -> nn.Module`` as model ``name`` of ``task``."""
+def register_model(name: str, task: str = "classify", defaults: dict[str, Any] | None = None
+                   ) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(**kwargs) -> nn.Module`` as model ``name`` of ``task``, with the training
+    ``defaults`` the model carries (timm-style: the model's knowledge beside its builder, not in a task's config;
+    :func:`model_defaults`)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
 
     def deco(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, task, fn)
+        _REGISTRY[name] = ModelEntry(name, task, fn, dict(defaults or {}))
         return fn
 
     return deco
+
+
+def model_defaults(name: str) -> dict[str, Any]:
+    """The training defaults model ``name`` registered (a copy): e.g. a generator's ``lr``, ``upsample``,
+    ``loss``, ``conditional`` and ``trainer``."""
+    return dict(_entry(name).defaults)
 
 
 def retire_model(name: str, hint: str) -> None:

@@ -158,7 +158,7 @@ def plot_agreement(gen_metrics: dict, title: str = "Does the classifier see the 
 @torch.no_grad()
 def latent_variance(model, images: Tensor, labels: Tensor | None = None) -> Tensor:
     """Variance of each latent dimension over the codes of ``images`` (autoencoders); ones for a DCGAN."""
-    if not hasattr(model, "encode"):
+    if not model.can_encode:
         return torch.ones(model.latent_dim)
     device = next(model.parameters()).device
     z = model.eval().encode(images.to(device), None if labels is None else labels.to(device))

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...cli.args import positive_int
+from .config import SAMPLERS
 
 
 def format_metrics(metrics: dict) -> list[str]:
@@ -159,7 +160,7 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                    help="ddpm: denoising steps (default: the run's, 50; fewer is faster)")
     p.add_argument("--guidance", type=_guidance, default=None,
                    help="ddpm: classifier-free guidance weight (default: the run's; 1 = plain conditional)")
-    p.add_argument("--sampler", choices=("ddim", "dpm"), default=None,
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="ddpm: ddim | dpm (DPM-Solver++) (default: the run's)")
 
 

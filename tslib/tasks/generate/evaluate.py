@@ -48,7 +48,7 @@ def real_images(cfg: GenerateConfig, split: str, classes: list[str], n: int | No
 def split_metrics(model: nn.Module, cfg: GenerateConfig, split: str, classes: list[str], device: torch.device,
                   features: nn.Module | None = None) -> dict:
     """Autoencoders: reconstruction metrics over the whole split. DCGAN: FID/KID (Lite0) against it."""
-    if hasattr(model, "encode"):
+    if model.can_encode:
         loader = run_loader(split_dataset(cfg, split, classes), cfg, device, train=False)
         cond = model.conditional
         originals, recons = [], []
@@ -142,7 +142,7 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequenc
                  "classifiers": [str(j.run) for j in judges], "trained_against": against}
     if opts:
         out["sampler"] = opts
-    if hasattr(model, "encode"):
+    if model.can_encode:
         out |= {k: v for k, v in split_metrics(model, cfg, "test", classes, dev).items() if k != "n"}
     lite0 = fid_kid(real, fake, lite0_features().to(dev))
     out |= lite0

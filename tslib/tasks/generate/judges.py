@@ -26,10 +26,7 @@ LITE0_ARCHITECTURE = "efficientnet_lite0"
 
 def trained_against(model: nn.Module) -> list[str]:
     """Registry names of the pretrained feature networks ``model`` trained against (none for most generators)."""
-    value = getattr(model, "trained_against", None)
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+    return [str(v) for v in model.trained_against]
 
 
 def independence(architecture: str, against: Sequence[str]) -> tuple[bool, str]:

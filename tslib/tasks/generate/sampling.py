@@ -39,16 +39,8 @@ def class_labels(info: dict, n: int, class_name: str | None = None, conditional:
 
 def check_sampler_options(model: nn.Module, opts: dict) -> dict:
     """The sampler options given (None values dropped), or a clear error when this generator takes none of them
-    (``--steps``/``--guidance`` belong to diffusion models)."""
-    opts = {k: v for k, v in opts.items() if v is not None}
-    allowed = getattr(model, "sampler_options", ())
-    unknown = sorted(set(opts) - set(allowed))
-    if unknown:
-        flags = ", ".join("--" + k for k in unknown)
-        what = f"takes only {', '.join('--' + k for k in allowed)}" if allowed else "samples in one pass"
-        raise ValueError(f"{flags} does not apply to this {type(model).__name__} generator ({what}); "
-                         "the diffusion model (ddpm) takes --steps, --guidance and --sampler")
-    return opts
+    (the generator contract's :meth:`~tslib.models.generator.Generator.check_options`)."""
+    return model.check_options(opts)
 
 
 @torch.no_grad()
@@ -60,7 +52,7 @@ def sample(model: nn.Module, info: dict, n: int = 64, class_name: str | None = N
     if n < 1 or temperature <= 0:
         raise ValueError(f"need n >= 1 and temperature > 0, got n={n}, temperature={temperature}")
     opts = check_sampler_options(model, opts)
-    if progress and getattr(model, "sampler_options", ()):  # iterative samplers only: one pass needs no bar
+    if progress and model.sampler_options:  # iterative samplers only: one pass needs no bar
         opts["progress"] = True
     model.eval()
     device = next(model.parameters()).device
@@ -122,7 +114,7 @@ def load_images(paths: Sequence[str | Path], size: int) -> Tensor:
 
 
 def _require_encoder(model: nn.Module, what: str) -> None:
-    if not hasattr(model, "encode"):
+    if not model.can_encode:
         raise ValueError(f"{what} needs an autoencoder (ae, vae, cvae): a DCGAN has no encoder")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -16,21 +18,39 @@ from ...utils import to_device
 
 
 def _labels(model: nn.Module, batch: dict) -> Tensor | None:
-    return batch["label"] if getattr(model, "conditional", False) else None
+    return batch["label"] if model.conditional else None
 
 
 def log_images(model: nn.Module, loader: DataLoader, device: torch.device, n: int = 8) -> dict[str, Tensor]:
     """What ``--log tensorboard`` shows of a generator: ``n`` samples from a fixed seed (so epochs compare), one per
     class in turn when conditional, and for autoencoders the first val images over their reconstructions."""
-    labels = (torch.arange(n) % model.num_classes).to(device) if getattr(model, "conditional", False) else None
+    labels = (torch.arange(n) % model.num_classes).to(device) if model.conditional else None
     z = model.prior(n, generator=torch.Generator().manual_seed(0))
     shown = {"samples": model.decode(z, labels)}
-    if hasattr(model, "encode"):
+    if model.can_encode:
         batch = to_device(next(iter(loader)), device)
         x, y = batch["image"][:n], _labels(model, batch)
         y = None if y is None else y[:n]
         shown["reconstructions"] = torch.cat([x, model.decode(model.encode(x, y), y)])
     return shown
+
+
+def validation_means(loader: DataLoader, device: torch.device,
+                     batch_means: Callable[[dict], dict[str, float]]) -> dict[str, float]:
+    """Every task's validation: the image-weighted mean of ``batch_means(batch)`` over the loader, summed over
+    torchrun's processes (each validates its share), so every process gets the single-process numbers."""
+    sums: dict[str, float] = {}
+    n = 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        k = len(batch["image"])
+        for key, value in batch_means(batch).items():
+            sums[key] = sums.get(key, 0.0) + value * k
+        n += k
+    *totals, n = sum_over_processes(torch.tensor([*sums.values(), n], dtype=torch.float64), device).tolist()
+    if n == 0:
+        raise ValueError("validation loader is empty")
+    return {key: total / n for key, total in zip(sums, totals)}
 
 
 def vae_terms(out: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
@@ -58,7 +78,7 @@ class ReconstructionTask(SupervisedTask):
     def training_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict:
         x = batch["image"]
         with ctx.autocast():
-            out = model(x, _labels(model, batch))
+            out = model.reconstruct(x, _labels(model, batch))
         terms = vae_terms(out, x)
         beta = self.beta_at(ctx.progress)
         loss = terms["recon"] + beta * terms["kl"]
@@ -67,19 +87,11 @@ class ReconstructionTask(SupervisedTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
-        sums = {"recon": 0.0, "recon_mse": 0.0, "kl": 0.0}
-        n = 0
-        for batch in loader:
-            batch = to_device(batch, device)
-            terms = vae_terms(model(batch["image"], _labels(model, batch)), batch["image"])
-            k = len(batch["image"])
-            for key in sums:
-                sums[key] += float(terms[key]) * k
-            n += k
-        *totals, n = sum_over_processes(torch.tensor([*sums.values(), n], dtype=torch.float64), device).tolist()
-        if n == 0:
-            raise ValueError("validation loader is empty")
-        m = {f"val_{k}": v / n for k, v in zip(sums, totals)}
+        def batch_means(batch: dict) -> dict[str, float]:
+            terms = vae_terms(model.reconstruct(batch["image"], _labels(model, batch)), batch["image"])
+            return {f"val_{k}": float(terms[k]) for k in ("recon", "recon_mse", "kl")}
+
+        m = validation_means(loader, device, batch_means)
         return {"val_loss": m["val_recon"] + self.beta * m["val_kl"], **m}
 
 
@@ -163,18 +175,14 @@ class GANTask:
     def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
         """Mean D(real) on the val images and D(G(z)) on as many samples from a fixed seed."""
         gen = torch.Generator().manual_seed(0)  # never the global RNG: resume must see the same draws
-        real_p, fake_p, n = 0.0, 0.0, 0
-        for batch in loader:
-            batch = to_device(batch, device)
+
+        def batch_means(batch: dict) -> dict[str, float]:
             labels = _labels(model, batch)
             z = model.prior(len(batch["image"]), generator=gen)
-            real_p += _per_image(model.discriminate(batch["image"], labels)).sum().item()
-            fake_p += _per_image(model.discriminate(model.decode(z, labels), labels)).sum().item()
-            n += len(batch["image"])
-        real_p, fake_p, n = sum_over_processes(torch.tensor([real_p, fake_p, n], dtype=torch.float64), device).tolist()
-        if n == 0:
-            raise ValueError("validation loader is empty")
-        return {"val_d_real": real_p / n, "val_d_fake": fake_p / n}
+            return {"val_d_real": _per_image(model.discriminate(batch["image"], labels)).mean().item(),
+                    "val_d_fake": _per_image(model.discriminate(model.decode(z, labels), labels)).mean().item()}
+
+        return validation_means(loader, device, batch_means)
 
 
 class DiffusionTask(SupervisedTask):
@@ -200,13 +208,5 @@ class DiffusionTask(SupervisedTask):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
         gen = torch.Generator().manual_seed(0)  # never the global RNG: resume must see the same draws
-        total, n = 0.0, 0
-        for batch in loader:
-            batch = to_device(batch, device)
-            k = len(batch["image"])
-            total += float(model.loss(batch["image"], batch["label"], generator=gen, net=model.ema.module)) * k
-            n += k
-        total, n = sum_over_processes(torch.tensor([total, n], dtype=torch.float64), device).tolist()
-        if n == 0:
-            raise ValueError("validation loader is empty")
-        return {"val_loss": total / n}
+        return validation_means(loader, device, lambda batch: {"val_loss": float(model.loss(
+            batch["image"], batch["label"], generator=gen, net=model.ema.module))})

@@ -12,7 +12,7 @@ from pathlib import Path
 from ...data.datasets import LandscapeDataset
 from ...engine import fit, runs
 from ...models import create_model
-from .config import DIFFUSION, GAN_LOSS_DEFAULTS, GenerateConfig
+from .config import GenerateConfig
 from .data import run_datasets, run_loader
 from .evaluate import split_metrics
 from .task import DiffusionTask, GANTask, ReconstructionTask
@@ -21,11 +21,10 @@ from .task import DiffusionTask, GANTask, ReconstructionTask
 def make_task(cfg: GenerateConfig):
     """The engine task of ``cfg.model``: D-then-G for the GANs, denoising for diffusion, reconstruction + KL for
     the autoencoders."""
-    if cfg.model in DIFFUSION:
+    if cfg.trainer == "diffusion":
         return DiffusionTask()
     if cfg.is_gan:
-        return GANTask(cfg.gan_lr, cfg.real_label, cfg.gan_loss or GAN_LOSS_DEFAULTS[cfg.model], cfg.d_steps,
-                       cfg.d_lr_ratio)
+        return GANTask(cfg.gan_lr, cfg.real_label, cfg.loss, cfg.d_steps, cfg.d_lr_ratio)
     return ReconstructionTask(cfg.beta if cfg.model != "ae" else 0.0, cfg.kl_warmup)
 
 
