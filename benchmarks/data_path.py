@@ -92,7 +92,8 @@ def run(quick: bool = False, manifest: Path | None = None, size: int = 150, batc
         train = LandscapeDataset(manifest, "train")
         paths = [train.path(i) for i in range(len(train))]
         rates = {"naive PIL loop": naive_images_per_second(paths, size, batches),
-                 "torchvision v2 pipeline, 0 workers": loader_images_per_second(manifest, size, batches, 0, False, True)}
+                 "torchvision v2 pipeline, 0 workers": loader_images_per_second(manifest, size, batches, 0, False,
+                                                                                 True)}
         for cache in (False, True):
             for workers in (0, 2):
                 label = f"tslib loader, {workers} workers" + (", decode cache" if cache else "")

@@ -76,8 +76,9 @@ def row(r: dict) -> str:
             f"{r['train_s'] / 60:.1f} min ({r['epochs']} ep) | {1000 * r['sample_s_per_image']:.0f} ms |")
 
 
-HEADER = ("| model | FID (Lite0) | KID (Lite0) | agreement, or top class if unconditional (per judge) | FID (judge's space) | judge independent | "
-          "training | sampling per image |\n|---|---|---|---|---|---|---|---|")
+HEADER = ("| model | FID (Lite0) | KID (Lite0) | agreement, or top class if unconditional (per judge) "
+          "| FID (judge's space) | judge independent | training | sampling per image |\n"
+          "|---|---|---|---|---|---|---|---|")
 
 
 def main(argv: list[str] | None = None) -> int:

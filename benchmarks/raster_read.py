@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['what']:>24s}: windowed (rasterio) {r['windowed_s']:6.2f} s, whole (tifffile) "
                   f"{r['whole_s']:6.2f} s, {ratios[-1]:.2f}x")
         else:
-            print(f"{r['what']:>24s}: COG GeoTIFF {r['tif_s']:6.2f} s ({r['tif_mib']:.1f} MiB), PNG {r['png_s']:6.2f} s "
-                  f"({r['png_mib']:.1f} MiB), {r['png_s'] / r['tif_s']:.2f}x")
+            print(f"{r['what']:>24s}: COG GeoTIFF {r['tif_s']:6.2f} s ({r['tif_mib']:.1f} MiB), "
+                  f"PNG {r['png_s']:6.2f} s ({r['png_mib']:.1f} MiB), {r['png_s'] / r['tif_s']:.2f}x")
     print(f"raster_read_vs_whole: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     return 0
 

@@ -1,6 +1,7 @@
 """Every benchmark in one run, each figure a ratio of settings measured side by side on this machine.
 
-    python benchmarks/run.py [--quick] [--device auto] [--only data,cache,steps,tiling,segment,sampling,generate,ddp,augment,decode]
+    python benchmarks/run.py [--quick] [--device auto]
+                             [--only data,cache,steps,tiling,segment,sampling,generate,ddp,augment,decode]
 
 --quick finishes in a few minutes on 2 CPU cores (smaller data and sizes, fewer models). ``sampling``: images/s
 of every generator at 64 px and of the diffusion model against ``--steps``, sampler and guidance; ``generate``:

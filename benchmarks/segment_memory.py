@@ -78,8 +78,8 @@ def run(quick: bool = False, sizes: list[int] | None = None, window: int = 512, 
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
         mpx, image_mib = size * size / 1e6, size * size * 3 / 2**20
-        rows.append({"size": size, "format": fmt, "mpx": mpx, "mpx_per_s": mpx / r["seconds"], "peak_mib": r["peak_mib"],
-                     "image_mib": image_mib, "rest_mib": r["peak_mib"] - r["base_mib"],
+        rows.append({"size": size, "format": fmt, "mpx": mpx, "mpx_per_s": mpx / r["seconds"],
+                     "peak_mib": r["peak_mib"], "image_mib": image_mib, "rest_mib": r["peak_mib"] - r["base_mib"],
                      "width": width, "window": window})
     return rows
 

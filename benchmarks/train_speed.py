@@ -66,7 +66,8 @@ def measure(name: str, flags: list[str], device: str, root: Path, batch: int, wo
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     argv = ["train", "--task", task, "--model", name, "--img-size", str(size), "--epochs", "2", "--batch-size",
-            str(batch), "--workers", str(workers), "--no-progress", "--device", device, "--out", str(run), *extra, *flags]
+            str(batch), "--workers", str(workers), "--no-progress", "--device", device, "--out", str(run), *extra,
+            *flags]
     log = io.StringIO()
     with contextlib.redirect_stdout(log):  # the train command's metric lines: not what is measured here
         rc = tslib(argv + DATA[task])

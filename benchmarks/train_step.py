@@ -54,7 +54,8 @@ else:
     from tslib.tasks.segment.task import SegmentationTask
     model = create_model(name, task="segment", num_classes=5, depth=4, width=32)
     t = SegmentationTask(["background", "building", "woodland", "water", "road"])
-    make = lambda g: {"image": torch.randn(3, size, size, generator=g), "mask": torch.randint(0, 5, (size, size), generator=g)}
+    make = lambda g: {"image": torch.randn(3, size, size, generator=g),  # noqa: E731
+                      "mask": torch.randint(0, 5, (size, size), generator=g)}
 
 class Batches(torch.utils.data.Dataset):  # samples made once: the step is measured, not data loading
     def __init__(self, n):

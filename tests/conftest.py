@@ -44,7 +44,8 @@ CLASS_COLOURS = {
     "buildings": (120, 120, 120), "desert": (220, 190, 120), "forest": (30, 120, 40), "glacier": (220, 240, 255),
     "mountain": (110, 80, 60), "sea": (20, 60, 200), "street": (60, 60, 70),
 }
-LANDSCAPE_FOLDERS = {"Coast": "sea", "Desert": "desert", "Forest": "forest", "Glacier": "glacier", "Mountain": "mountain"}
+LANDSCAPE_FOLDERS = {"Coast": "sea", "Desert": "desert", "Forest": "forest", "Glacier": "glacier",
+                     "Mountain": "mountain"}
 
 
 def make_image(path: Path, label: str, key: str, size: tuple[int, int] = (32, 32), mode: str = "RGB",

@@ -122,7 +122,8 @@ def setup(data_root: str | Path = "data", runs_on_drive: bool = False, landcover
         os.environ["TSLIB_RUNS"] = str(resolve_root("runs"))
     if install if install is not None else colab:
         script = REPO / "colab_setup.sh"
-        subprocess.run(["bash", str(script), *(["--landcover"] if landcover else [])], check=True, env=os.environ.copy())
+        subprocess.run(["bash", str(script), *(["--landcover"] if landcover else [])], check=True,
+                       env=os.environ.copy())
     result = Setup(colab, Path(os.environ["TSLIB_DATA"]), Path(os.environ.get("TSLIB_RUNS") or "runs").resolve(),
                    on_drive, credentials)
     print(result.summary(), file=sys.stdout, flush=True)

@@ -168,7 +168,8 @@ def run_notebooks(
             from .report import find_runs, write_report
 
             work = Path(os.environ["TSLIB_RUNS"])
-            if report and work.is_dir() and any(r is not None for r in find_runs(work)):  # notebooks 01-02 alone train nothing
+            # notebooks 01-02 alone train nothing: no page then
+            if report and work.is_dir() and any(r is not None for r in find_runs(work)):
                 print(f"results page: {write_report(work, out / 'report.html')}", flush=True)
     finally:
         os.environ.clear()

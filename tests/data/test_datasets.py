@@ -33,7 +33,8 @@ def test_dataset_errors_and_limit(prepared, tmp_path):
         LandscapeDataset(tmp_path / "nothing", "train")
     ds = LandscapeDataset(prepared, "train", limit_per_class=2)
     assert max(Counter(ds.targets).values()) == 2 and len(set(ds.targets)) == 7
-    assert [e.path for e in ds.entries] == [e.path for e in LandscapeDataset(prepared, "train", limit_per_class=2).entries]
+    again = LandscapeDataset(prepared, "train", limit_per_class=2)
+    assert [e.path for e in ds.entries] == [e.path for e in again.entries]
     unl = LandscapeDataset(prepared, "unlabeled")
     assert set(unl.targets) == {-1}
 

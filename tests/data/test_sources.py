@@ -26,7 +26,8 @@ def test_intel_single_level_split_folders(tmp_path, intel_root):
     flat = tmp_path / "flat"
     shutil.copytree(intel_root / "seg_train" / "seg_train", flat / "seg_train")
     files, _ = index_intel(flat)
-    assert len(files) == 60 and {f.label for f in files} == {"buildings", "forest", "glacier", "mountain", "sea", "street"}
+    assert len(files) == 60
+    assert {f.label for f in files} == {"buildings", "forest", "glacier", "mountain", "sea", "street"}
 
 
 def test_landscape_nested_layout_and_coast_is_sea(landscape_root):

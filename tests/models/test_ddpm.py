@@ -141,7 +141,8 @@ def test_ddpm_learns_the_colour_of_each_class(tmp_path):
     losses = [r["train_loss"] for r in result.history]
     assert min(losses[-5:]) < 0.6 * losses[0], losses
     info = {"classes": ["red", "blue", "green"]}
-    means = torch.stack([sample(model, info, 6, c, seed=1, steps=20, guidance=1.0)[0].mean((0, 2, 3)) for c in info["classes"]])
+    means = torch.stack([sample(model, info, 6, c, seed=1, steps=20, guidance=1.0)[0].mean((0, 2, 3))
+                         for c in info["classes"]])
     assert means.argmax(1).tolist() == [0, 2, 1], means  # each class's dominant channel: R, B, G
 
 

@@ -209,7 +209,8 @@ def test_predict_explain_writes_overlays(run, tmp_path, capsys):
                  "--cam", "gradcam++", "--device", "auto"]) == 0
     assert len(list(out.glob("*_gradcam++.png"))) == 8
     (tmp_path / "file").write_text("x")
-    assert main(["predict", "--run", str(run / "run"), str(run / "ood"), "--explain", "--out", str(tmp_path / "file")]) != 0
+    assert main(["predict", "--run", str(run / "run"), str(run / "ood"), "--explain",
+                 "--out", str(tmp_path / "file")]) != 0
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -84,7 +84,10 @@ def _peek_task(argv: list[str]) -> str:
     """The task whose settings ``train`` should accept: ``--task X``, else a resumed run's, else the default."""
     for flag in ("--task", "--resume"):
         for i, a in enumerate(argv):
-            value = argv[i + 1] if a == flag and i + 1 < len(argv) else a.partition("=")[2] if a.startswith(flag + "=") else None
+            if a == flag and i + 1 < len(argv):
+                value = argv[i + 1]
+            else:
+                value = a.partition("=")[2] if a.startswith(flag + "=") else None
             if value is None:
                 continue
             if flag == "--task":

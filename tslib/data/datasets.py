@@ -143,7 +143,8 @@ class LandscapeDataset(Dataset):
         starts rather than whenever the sampler happens to draw one."""
         missing = self.missing_files()
         if missing:
-            shown = ", ".join(str(p) for p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            shown = ", ".join(str(p) for p in missing[:3]) + more
             raise MissingFilesError(f"{len(missing)} of {len(self)} {self.split} images listed in {self.manifest} "
                                     f"are missing: {shown}; restore them or re-run `python -m tslib prepare`")
 

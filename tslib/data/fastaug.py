@@ -38,7 +38,8 @@ def _resized_crop_box(height: int, width: int) -> tuple[int, int, int, int]:
         aspect = math.exp(_uniform(*log_ratio))
         w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
-            return int(torch.randint(0, height - h + 1, size=(1,))), int(torch.randint(0, width - w + 1, size=(1,))), h, w
+            top, left = torch.randint(0, height - h + 1, size=(1,)), torch.randint(0, width - w + 1, size=(1,))
+            return int(top), int(left), h, w
     return 0, 0, height, width  # square input: the whole image (v2's fallback)
 
 

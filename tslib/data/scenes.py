@@ -107,7 +107,9 @@ def _conifers(rng: Rng, img: np.ndarray, n: int, tops: tuple[float, float], heig
     jag = 0.85 + 0.15 * np.sin(60 * y)  # ragged crown edges
     for k in np.argsort(top_ + hs):
         top, hgt, cx, hw = top_[k], hs[k], cxs[k], hws[k]
-        img[px(top + 0.9 * hgt, s) : px(top + 1.3 * hgt, s) + 1, px(cx - 0.12 * hw, s) : px(cx + 0.12 * hw, s) + 1] = trunk
+        rows, cols = slice(px(top + 0.9 * hgt, s), px(top + 1.3 * hgt, s) + 1), slice(px(cx - 0.12 * hw, s),
+                                                                                   px(cx + 0.12 * hw, s) + 1)
+        img[rows, cols] = trunk
         r0, r1, c0, c1 = px(top, s), px(top + hgt, s) + 1, px(cx - hw, s), px(cx + hw, s) + 1
         if r0 >= s or c0 >= s or c1 <= 0:
             continue
@@ -236,7 +238,8 @@ def _desert(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
         light = np.where(face, lit, dim) - 0.25 * np.clip(yy - ry, 0, 1)
         mix(img[r0:], yy > ry, sand * (1 - 0.08 * near) * (light[..., None] + 0.08 * grain[r0:]))
     if chance(rng, 0.35, h):  # dry scrub
-        crowns(rng, img, int(rng.integers(3, 12)), hz + 0.1, 0.97, (0.01, 0.04), color(rng, (60, 60, 30), (120, 110, 60)))
+        crowns(rng, img, int(rng.integers(3, 12)), hz + 0.1, 0.97, (0.01, 0.04),
+               color(rng, (60, 60, 30), (120, 110, 60)))
     return img
 
 
@@ -261,7 +264,8 @@ def _forest(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
         mix(img, track, tone(rng, 80, 150, warm=1.0))
     broadleaf = chance(rng, 0.5, h)
     if broadleaf:  # round crowns, green or (autumn) yellow to rust
-        leaf = color(rng, (150, 90, 20), (220, 170, 60)) if rng.random() < 0.25 else color(rng, (30, 70, 20), (90, 140, 60))
+        autumn = rng.random() < 0.25
+        leaf = color(rng, (150, 90, 20), (220, 170, 60)) if autumn else color(rng, (30, 70, 20), (90, 140, 60))
         crowns(rng, img, int(rng.integers(8, 20)), top - 0.05, 0.8, (0.06, 0.16), leaf, trunk)
     n = int(rng.integers(3, 12) if broadleaf else rng.integers(20, 45))
     _conifers(rng, img, n, (top - 0.15, top + 0.7 * (1 - top)), (0.25, 0.6))

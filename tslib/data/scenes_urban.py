@@ -14,7 +14,9 @@ def _car(rng: Rng, img: np.ndarray, cx: float, base: float, w: float) -> None:
     s = img.shape[0]
     body = color(rng, (30, 30, 35), (225, 225, 230)) if rng.random() < 0.7 else color(rng, (90, 20, 20), (230, 200, 60))
     img[px(base - 0.6 * w, s) : px(base - 0.35 * w, s), px(cx - 0.32 * w, s) : px(cx + 0.32 * w, s)] = body * 0.85
-    img[px(base - 0.55 * w, s) : px(base - 0.38 * w, s), px(cx - 0.27 * w, s) : px(cx + 0.27 * w, s)] = tone(rng, 20, 60)
+    rows = slice(px(base - 0.55 * w, s), px(base - 0.38 * w, s))
+    cols = slice(px(cx - 0.27 * w, s), px(cx + 0.27 * w, s))
+    img[rows, cols] = tone(rng, 20, 60)
     img[px(base - 0.36 * w, s) : px(base - 0.08 * w, s), px(cx - 0.5 * w, s) : px(cx + 0.5 * w, s)] = body
     for side in (-1, 1):
         c0 = cx + side * 0.35 * w
@@ -73,7 +75,8 @@ def _road_band(rng: Rng, img: np.ndarray, top: float, cars: bool) -> None:
     img[px(top, s) : px(kerb, s)] = tone(rng, 130, 185, warm=0.4)
     img[px(kerb, s) :] = tone(rng, 45, 95, warm=0.2)
     mid = (kerb + 1) / 2
-    img[px(mid - 0.008, s) : px(mid + 0.008, s) + 1] = np.where((np.mod(x[0] * 6, 1) < 0.5)[:, None], 230.0, img[px(mid, s)])
+    dashes = (np.mod(x[0] * 6, 1) < 0.5)[:, None]
+    img[px(mid - 0.008, s) : px(mid + 0.008, s) + 1] = np.where(dashes, 230.0, img[px(mid, s)])
     if cars:
         for cx in rng.uniform(0, 1, int(rng.integers(1, 4))):
             _car(rng, img, cx, kerb + rng.uniform(0.05, 0.25) * (1 - kerb), rng.uniform(0.15, 0.3))
@@ -96,7 +99,8 @@ def buildings(rng: Rng, s: int, h: float = 0.0) -> np.ndarray:
         _road_band(rng, img, ground, rng.random() < 0.6)
     if chance(rng, 0.35, h):  # street trees in front
         leaf = color(rng, (30, 70, 20), (100, 150, 60))
-        crowns(rng, img, int(rng.integers(1, 5)), ground - 0.3, ground - 0.1, (0.06, 0.15), leaf, tone(rng, 40, 80, 1.0))
+        crowns(rng, img, int(rng.integers(1, 5)), ground - 0.3, ground - 0.1, (0.06, 0.15), leaf,
+               tone(rng, 40, 80, 1.0))
     return img
 
 

@@ -139,7 +139,8 @@ def estimate_04(c: Costs, p: dict) -> list[tuple[str, float]]:
             (f"feature cache at {size} px, {p['CACHE_VIEWS']} views", (p["CACHE_VIEWS"] * n["train"] + n["val"]) * fwd),
             (f"fine-tuning at {size} px, {p['FINETUNE_EPOCHS']} epochs, budget {minutes.get('finetune')} min",
              _budgeted(p["FINETUNE_EPOCHS"], ft_epoch, minutes.get("finetune"))),
-            ("evaluation (3 runs x val, test; TTA; OOD)", (2 * n["test"]) * (fwd_study + 2 * fwd) + 2 * n["test"] * fwd)]
+            ("evaluation (3 runs x val, test; TTA; OOD)",
+             (2 * n["test"]) * (fwd_study + 2 * fwd) + 2 * n["test"] * fwd)]
 
 
 def estimate_05(c: Costs, p: dict) -> list[tuple[str, float]]:

@@ -48,7 +48,8 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     raise ValueError(f"unknown amp mode {amp!r}; expected 'auto', 'bf16', 'fp16' or 'off'")
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None = None, amp: str = "auto") -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None = None,
+             amp: str = "auto") -> contextlib.AbstractContextManager:
     """Autocast to ``dtype`` (default: what ``amp`` resolves to on ``device``), or a no-op for full fp32."""
     dtype = dtype if dtype is not None else resolve_amp(amp, device)
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()

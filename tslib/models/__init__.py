@@ -1,6 +1,7 @@
 """Model factory keyed by task: ``create_model(name, ...)``, ``list_models(task=None)``.
 
-Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``, ``ddpm``, ...) take ``img_size``, ``latent_dim``, ``width`` (and
+Generators (task ``generate``: ``ae``, ``vae``, ``cvae``, ``dcgan``, ``ddpm``, ...) take ``img_size``,
+``latent_dim``, ``width`` (and
 ``num_classes`` when conditional). The segmenters (task ``segment``: ``unet`` and smp's ``smp_unet``,
 ``fpn``, ``deeplabv3plus``) take ``in_channels``, ``num_classes``, ``depth``, ``width``, ``pretrained``; the smp ones
 also an ``encoder`` (``efficientnet_lite0``/``1``/``2``).

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from . import generator as contract
+from .generator import Generator as GeneratorContract
 from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
@@ -68,9 +68,10 @@ class Discriminator(nn.Module):
         return logit
 
 
-class LatentGAN(contract.Generator):
+class LatentGAN(GeneratorContract):
     """What every GAN here shares: a Gaussian latent of ``latent_dim`` (``prior``) under the generator contract
-    (:class:`tslib.models.generator.Generator`); ``decode(z, labels)`` runs the generator network, ``discriminate`` the discriminator."""
+    (:class:`tslib.models.generator.Generator`); ``decode(z, labels)`` runs the generator network,
+    ``discriminate`` the discriminator."""
 
     latent_dim: int
     #: Trained by separate optimizers: under torchrun each gets its own DistributedDataParallel (engine/parallel.py).

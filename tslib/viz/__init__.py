@@ -1,5 +1,7 @@
-"""Figures: ``viz.generate`` (samples, reconstructions, metrics, agreement, latent explorer), ``viz.data`` (dataset composition, sampling, sizes, augmentation; re-exported here, as notebooks 01-02
-use them), ``viz.classify`` (training curves, confusion, mistakes, predictions), ``viz.segment`` (class shares, tiles and masks, IoU tables, whole maps), ``viz.common`` (titles, grids)."""
+"""Figures: ``viz.generate`` (samples, reconstructions, metrics, agreement, latent explorer), ``viz.data`` (dataset
+composition, sampling, sizes, augmentation; re-exported here, as notebooks 01-02 use them), ``viz.classify``
+(training curves, confusion, mistakes, predictions), ``viz.segment`` (class shares, tiles and masks, IoU tables,
+whole maps), ``viz.common`` (titles, grids)."""
 
 from . import classify, common, data, generate, segment
 from .data import (

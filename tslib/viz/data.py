@@ -73,7 +73,8 @@ def size_table(df: pd.DataFrame, top: int = 8) -> pd.DataFrame:
 def plot_class_grid(dataset: LandscapeDataset, per_class: int = 6, tag: str | None = None):
     """``per_class`` images of each class, one row per class (first images in manifest order)."""
     rows = {c: [i for i, t in enumerate(dataset.targets) if t == k][:per_class] for k, c in enumerate(dataset.classes)}
-    fig, axes = plt.subplots(len(rows), per_class, figsize=(1.8 * per_class, 1.9 * len(rows)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(rows), per_class, figsize=(1.8 * per_class, 1.9 * len(rows)), squeeze=False,
+                             layout="constrained")
     for r, (c, idx) in enumerate(rows.items()):
         for k in range(per_class):
             ax = axes[r, k]
@@ -102,7 +103,8 @@ def plot_conflicts(manifest_dir: Path | str, report: dict, max_groups: int = 4, 
     root = resolve_data_root(resolve_manifest(manifest_dir), next(iter(groups.values()))[0]["path"])
     chosen = list(groups.values())[:max_groups]
     width = max(len(g) for g in chosen)
-    fig, axes = plt.subplots(len(chosen), width, figsize=(2.4 * width, 2.5 * len(chosen)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(chosen), width, figsize=(2.4 * width, 2.5 * len(chosen)), squeeze=False,
+                             layout="constrained")
     for r, group in enumerate(chosen):
         for k in range(width):
             ax = axes[r, k]

@@ -82,7 +82,8 @@ def plot_generator_history(run_dir: str | Path, title: str = "Training curves", 
         panels = [("loss", ["train_loss_d", "train_loss_g"]),
                   ("D output", ["train_d_real", "train_d_fake", "val_d_real", "val_d_fake"])]
     elif "train_recon_mse" in df:
-        panels = [("reconstruction MSE / pixel", ["train_recon_mse", "val_recon_mse"]), ("KL (nats)", ["train_kl", "val_kl"])]
+        panels = [("reconstruction MSE / pixel", ["train_recon_mse", "val_recon_mse"]),
+                  ("KL (nats)", ["train_kl", "val_kl"])]
     else:  # diffusion: the denoising loss (val: EMA weights, fixed noise)
         panels = [("denoising loss (v-prediction MSE)", ["train_loss", "val_loss"])]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False, layout="constrained")

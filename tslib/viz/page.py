@@ -49,7 +49,8 @@ def split_table(metrics: dict, keys: Sequence[str]) -> str:
     """One row per split present in ``metrics``, one column per key that any of them has."""
     present = [s for s in SPLITS if isinstance(metrics.get(s), dict)]
     cols = [k for k in keys if any(k in metrics[s] for s in present)]
-    return table(["split", *(LABELS.get(k, k) for k in cols)], [[s, *(metrics[s].get(k) for k in cols)] for s in present])
+    rows = [[s, *(metrics[s].get(k) for k in cols)] for s in present]
+    return table(["split", *(LABELS.get(k, k) for k in cols)], rows)
 
 
 def frame(df) -> str:

@@ -20,7 +20,8 @@ def format_metrics(metrics: dict) -> list[str]:
         if split in metrics:
             m = metrics[split]
             per = "  ".join(f"{c} {v['f1']:.2f}" for c, v in m["per_class"].items())
-            lines.append(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})  F1: {per}")
+            lines.append(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})  "
+                         f"F1: {per}")
             cal = m.get("calibration")
             if cal and not split.endswith("_tta"):
                 rejected = f"; {m['rejected']:.1%} marked uncertain" if "rejected" in m else ""

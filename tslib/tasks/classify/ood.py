@@ -11,7 +11,8 @@ score falls below a threshold chosen on the validation split for a stated false-
   shared, shrunk covariance (Lee et al. 2018).
 
 The feature-space scores see what the head never learned to reject (a document, an aerial map) and are measured
-against the softmax ones on the results page (docs/results.md). Each scorer is an ``nn.Module`` of buffers, so it exports to ONNX with the
+against the softmax ones on the results page (docs/results.md). Each scorer is an ``nn.Module`` of buffers, so
+it exports to ONNX with the
 model.
 """
 

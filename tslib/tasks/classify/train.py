@@ -47,7 +47,8 @@ def _train_head_on_cache(model, cfg: ClassifyConfig, prep, data, device, run_dir
     # Feature tensors are indexed in memory: worker processes would only add start-up time each epoch.
     n = len(clean)  # rows [0, n) are view 0, the clean one: what the OOD scores compare new photos with
     clean_f = (train_f.features[:n], train_f.labels[:n])
-    return clean_f, fit(model.head, ClassificationTask(cfg.label_smoothing), run_loader(train_f, cfg, device, True, workers=0),
+    return clean_f, fit(model.head, ClassificationTask(cfg.label_smoothing),
+                        run_loader(train_f, cfg, device, True, workers=0),
                run_loader(val_f, cfg, device, False, workers=0), run_dir=run_dir, **fit_kw)
 
 
