@@ -1,4 +1,4 @@
-"""The contract of every model of task ``generate`` (``tests/models/test_contract.py`` checks it for each one
+"""The contract of every model of task ``generate`` (``tests/models/test_model_contracts.py`` checks it for each one
 registered): what the generation task, its sampling, its judges and the CLI may rely on, written once.
 
 - ``forward(z, labels=None, **options)`` has one meaning for every generator: latents (from :meth:`prior`) to
