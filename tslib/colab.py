@@ -57,7 +57,7 @@ def read_secrets(names: tuple[str, ...] = SECRETS) -> list[str]:
 
 
 def mount_drive(folder: str = DRIVE_FOLDER, mountpoint: str | Path | None = None) -> Path:
-    """Mount Google Drive (at ``./drive``, which in Colab is ``/content/drive``) and return
+    """Mount Google Drive at ``./drive`` (below Colab's working folder, where Colab's own examples mount it) and return
     ``MyDrive/<folder>/runs``, created if missing."""
     from google.colab import drive  # type: ignore[import-not-found]
 

@@ -8,13 +8,11 @@ from pathlib import Path
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from ..doctor import format_estimates, run_doctor, table
+    from ..doctor import Row, format_estimates, run_doctor, table
     from ..errors import check_out_dir
 
     out = check_out_dir(args.out) if args.out is not None else None
     result = run_doctor(out, device=args.device, estimate=args.estimate, only=args.only)
-    from ..doctor import Row
-
     rows = [Row(**r) for r in result["rows"]]
     print(f"\n{result['device']}, torch {result['torch']}")
     print(table(rows))
