@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -13,30 +11,6 @@ from PIL import Image
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "intel-image-classification-sample"
 
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Environment for the whole session (nothing happens at import time).
-
-    The notebooks (collected by nbmake in the same pytest run) read these: they run in smoke mode (``TSLIB_SMOKE``:
-    their parameters cell applies the smoke profile) on the real sample when ../shared is present, else on the
-    procedural data, and write only into a temporary folder.
-    Checkpoints skip fsync: durability against power cuts is not what tests check, and short test trainings
-    write many checkpoints.
-    """
-    if SHARED_SAMPLE.is_dir():
-        os.environ.setdefault("TSLIB_DATA", str(SHARED_SAMPLE.parent))
-    os.environ.setdefault("TSLIB_SMOKE", "1")  # the notebooks' parameters cell picks its smoke profile from it
-    os.environ.setdefault("TSLIB_RUNS", tempfile.mkdtemp(prefix="tslib-test-runs-"))
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    os.environ.setdefault("TSLIB_FSYNC", "0")
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The numbered notebooks (nbmake items) carry the ``notebooks`` mark: CI runs ``-m "not notebooks"`` (the
-    unit tests) and ``-m notebooks`` (the series in smoke mode) as two steps with their own times."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.notebooks)
 
 
 # A distinct base colour per canonical class so that tiny fixtures are learnable.
