@@ -115,7 +115,7 @@ def _one_line(exc: BaseException) -> str:
 EXTRAS = {"rasterio": "segment", "shapely": "segment", "pyogrio": "segment", "segmentation_models_pytorch": "segment",
           "onnx": "export", "onnxscript": "export", "onnxruntime": "export", "pytorch_grad_cam": "explain",
           "ipywidgets": "notebooks", "ipykernel": "notebooks", "nbclient": "notebooks", "nbformat": "notebooks",
-          "gradio": "app", "prdc": "metrics"}
+          "gradio": "app"}
 
 
 def missing_extra(exc: BaseException) -> str | None:

@@ -58,6 +58,11 @@ def test_cvae_samples_are_recognised_by_the_classifier(world):
     assert out["agreement"]["mean"] > 0.4, out["agreement"]  # chance is 1/7
     assert out["feature_space"] == "Lite0 ImageNet features" and 30 < out["n"] <= 70  # the whole test split
     assert all(torch.isfinite(torch.tensor(out[k])) for k in ("fid", "kid", "kid_std", "recon_mse"))
+    # variety beside recognisability, each beside what held-out real photos score on the same judge
+    assert set(out["prdc"]) == {"precision", "recall", "density", "coverage"} and 0 <= out["duplicates"] <= 1
+    lite0 = out["judges"][0]
+    assert lite0["reference"]["fid"] < lite0["fid"] and lite0["reference"]["prdc"]["coverage"] > 0.5
+    assert out["real_agreement"] > 0.5 and set(out["judges"][1]["prdc_per_class"]) <= set(out["agreement"]["per_class"])
     saved = json.loads((root / "cvae" / "gen_metrics.json").read_text())
     assert saved["agreement"] == out["agreement"] and len(saved["agreement_confusion"]["matrix"]) == 7
 

@@ -102,12 +102,20 @@ def plot_generator_history(run_dir: str | Path, title: str = "Training curves", 
 def metrics_table(rows: dict[str, dict]) -> pd.DataFrame:
     """``{model name: gen_metrics}`` as one table beside the study (which reported no numbers). FID is in the
     Lite0 feature space; a standard Inception FID, when computed, gets its own column, and so does each
-    classifier judge (FID in its features, agreement), with the judges not independent of each generator."""
+    classifier judge (FID in its features, agreement), with the judges not independent of each generator.
+    Agreement, coverage, precision and duplicates are the first classifier's, each beside what held-out real
+    photos score on the same judge."""
     table = [STUDY_ROW]
     for name, m in rows.items():
         agree = m.get("agreement", {}).get("mean") if "agreement" in m else None
+        ref = m.get("reference") or {}
         row = {"model": name, "recon MSE/pixel": m.get("recon_mse"), "PSNR dB": m.get("psnr"), "SSIM": m.get("ssim"),
-               "FID (Lite0 ImageNet features)": m.get("fid"), "KID": m.get("kid"), "agreement": agree}
+               "FID (Lite0 ImageNet features)": m.get("fid"), "KID": m.get("kid"), "agreement": agree,
+               "real photos' agreement": m.get("real_agreement"),
+               "coverage": (m.get("prdc") or {}).get("coverage"),
+               "real photos' coverage": (ref.get("prdc") or {}).get("coverage"),
+               "precision": (m.get("prdc") or {}).get("precision"), "duplicates": m.get("duplicates"),
+               "real photos' duplicates": ref.get("duplicates")}
         if m.get("fid_inception") is not None:
             row["FID (Inception, standard)"] = m["fid_inception"]
         for j in m.get("judges", []):  # each classifier judge: FID in its own feature space, its agreement

@@ -95,13 +95,23 @@ def format_judges(out: dict) -> list[str]:
     lines = [f"judges (the generator trained against {against}; FIDs in different feature spaces are not "
              "comparable):"]
     for j in out.get("judges", []):
+        ref = j.get("reference") or {}
         agree = j.get("agreement")
-        agree_text = (f"  agreement {agree['mean']:.2f} (real test images {j['real_agreement']:.2f})"
-                      if agree else "")
+        agree_text = (f"  agreement {agree['mean']:.2f} of a possible {j['real_agreement']:.2f}" if agree else "")
         verdict = "independent" if j["independent"] else "NOT independent"
-        lines.append(f"  {j['name']}: FID {j['fid']:.2f}  KID {j['kid']:.4f} +- {j['kid_std']:.4f}{agree_text}  "
-                     f"[{verdict}: {j['why']}]")
+        lines.append(f"  {j['name']}: FID {j['fid']:.2f} (real photos {_num(ref.get('fid'), '.2f')})  "
+                     f"KID {j['kid']:.4f} +- {j['kid_std']:.4f}{agree_text}  [{verdict}: {j['why']}]")
+        if j.get("prdc") is not None or j.get("duplicates") is not None:
+            scores = "  ".join(f"{k} {_num((j.get('prdc') or {}).get(k), '.2f')} of "
+                               f"{_num((ref.get('prdc') or {}).get(k), '.2f')}"
+                               for k in ("precision", "recall", "density", "coverage"))
+            lines.append(f"      {scores}  duplicates {_num(j.get('duplicates'), '.0%')} "
+                         f"(real photos {_num(ref.get('duplicates'), '.0%')})")
     return lines
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def _cmd_evaluate_generator(args: argparse.Namespace) -> int:

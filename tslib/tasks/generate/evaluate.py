@@ -16,6 +16,7 @@ from ...engine.inference import run_batches
 from ...utils import atomic_write_text, resolve_device
 from .config import GenerateConfig
 from .data import run_loader, split_dataset
+from .diversity import variety
 from .judges import (
     LITE0_ARCHITECTURE,
     ClassifierJudge,
@@ -27,6 +28,7 @@ from .judges import (
 from .metrics import (
     LITE0_SPACE,
     class_histogram,
+    extract,
     fid_kid,
     fid_kid_features,
     inception_fid,
@@ -42,6 +44,11 @@ def real_images(cfg: GenerateConfig, split: str, classes: list[str], n: int | No
     idx = list(range(len(ds))) if n is None or n >= len(ds) else torch.linspace(0, len(ds) - 1, n).long().tolist()
     items = [ds[i] for i in idx]
     return torch.stack([s["image"] for s in items]), torch.tensor([s["label"] for s in items])
+
+
+def reference_images(cfg: GenerateConfig, classes: list[str], n: int) -> tuple[Tensor, Tensor]:
+    """Held-out real photos to score like samples (real vs real): up to ``n`` of the val split, spread over it."""
+    return real_images(cfg, "val", classes, n)
 
 
 @torch.no_grad()
@@ -85,22 +92,34 @@ def classify_images(classifier: nn.Module, prep: dict, images: Tensor, device: t
     return probs.argmax(1)
 
 
+def _space_scores(f_real: Tensor, real_labels: Tensor, f_fake: Tensor, asked: Tensor | None, f_ref: Tensor,
+                  ref_labels: Tensor, classes: list[str]) -> dict:
+    """FID/KID and variety (PRDC, duplicates) of the samples in one feature space, and ``reference``: the same
+    numbers for held-out real photos (``f_ref``) against the real test photos: what real photos score."""
+    return {**fid_kid_features(f_real, f_fake), **variety(f_real, real_labels, f_fake, asked, classes),
+            "reference": {**fid_kid_features(f_real, f_ref),
+                          **variety(f_real, real_labels, f_ref, ref_labels if asked is not None else None, classes)}}
+
+
 def _lite0_judge(scores: dict, against: list[str]) -> dict:
-    """The Lite0 FID/KID as a judge entry (no agreement: no classifier head)."""
+    """The Lite0 scores as a judge entry (no agreement: no classifier head)."""
     independent, why = independence(LITE0_ARCHITECTURE, against)
     return {"name": LITE0_SPACE, "run": None, "architecture": LITE0_ARCHITECTURE, "feature_space": LITE0_SPACE,
             **scores, "agreement": None, "independent": independent, "why": why}
 
 
 def _classifier_judge(judge: ClassifierJudge, real: Tensor, real_labels: Tensor, fake: Tensor, asked: Tensor | None,
-                      classes: list[str], against: list[str]) -> dict:
-    """One classifier's verdict: FID/KID in its own feature space, agreement (or the class histogram), its
-    accuracy on the real test images (the ceiling agreement can reach), and whether it is independent."""
+                      ref: Tensor, ref_labels: Tensor, classes: list[str], against: list[str]) -> dict:
+    """One classifier's verdict: FID/KID and variety in its own feature space, agreement (or the class
+    histogram), its accuracy on the real test images (the ceiling agreement can reach), the real-photo reference
+    of every number, and whether it is independent."""
     f_real, p_real = judge.features_and_predictions(real)  # each image set once per feature space
     f_fake, p_fake = judge.features_and_predictions(fake)
+    f_ref, _ = judge.features_and_predictions(ref)
     independent, why = independence(judge.architecture, against)
     entry = {"name": judge.name, "run": str(judge.run), "architecture": judge.architecture,
-             "feature_space": judge.feature_space, **fid_kid_features(f_real, f_fake),
+             "feature_space": judge.feature_space,
+             **_space_scores(f_real, real_labels, f_fake, asked, f_ref, ref_labels, classes),
              "real_agreement": judge.agreement(real_labels.tolist(), p_real, classes)["mean"]}
     if asked is not None:
         agree = judge.agreement(asked.tolist(), p_fake, classes)
@@ -122,7 +141,10 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequenc
     (autoencoders), FID/KID against up to ``n`` test images in the Lite0 feature space (and the standard
     Inception FID with ``inception``, when its weights can be had), and for each classifier run (a path or a
     list): per-class agreement of ``n`` samples (conditional) or their class histogram, and FID/KID in that
-    classifier's own feature space. ``judges`` lists every judge with whether it is independent of the
+    classifier's own feature space. In every space also precision, recall, density, coverage (overall and per
+    class) and the duplicate rate (:mod:`.diversity`), and beside each number its ``reference``: the same score of
+    held-out real photos (the val split) against the test photos, with ``real_agreement`` for agreement.
+    ``judges`` lists every judge with whether it is independent of the
     generator (see :mod:`.judges`); the top-level ``agreement`` is the first classifier's. ``sampler``: keyword
     options for the generator's sampler (diffusion ``steps``, ``guidance``, ``sampler``), recorded as given."""
     dev = resolve_device(device)
@@ -133,6 +155,7 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequenc
     against = trained_against(model)
     opts = check_sampler_options(model, dict(sampler or {}))  # a clear error before any work, not after
     real, real_labels = real_images(cfg, "test", classes, n)
+    ref, ref_labels = reference_images(cfg, classes, len(real))
     if model.conditional:
         # every class, as evenly as n allows
         fake, asked = sample_classes(model, info, torch.arange(len(real)) % len(classes), seed, **opts)
@@ -144,17 +167,21 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequenc
         out["sampler"] = opts
     if model.can_encode:
         out |= {k: v for k, v in split_metrics(model, cfg, "test", classes, dev).items() if k != "n"}
-    lite0 = fid_kid(real, fake, lite0_features().to(dev))
-    out |= lite0
+    lite0_net = lite0_features().to(dev)
+    f_real, f_fake, f_ref = (extract(x, lite0_net) for x in (real, fake, ref))
+    lite0 = _space_scores(f_real, real_labels, f_fake, asked, f_ref, ref_labels, classes)
+    out |= {k: lite0[k] for k in ("fid", "kid", "kid_std")}
     if inception:
         try:
             out["fid_inception"] = inception_fid(real, fake)
         except Exception as e:  # no torch-fidelity, or no network for its weights
             out["fid_inception"] = None
             out["fid_inception_unavailable"] = str(e).splitlines()[0][:200]
-    entries = [_classifier_judge(j, real, real_labels, fake, asked, classes, against) for j in judges]
+    entries = [_classifier_judge(j, real, real_labels, fake, asked, ref, ref_labels, classes, against)
+               for j in judges]
     first = entries[0]  # notebooks 05/07 and the report read the first classifier's verdict at the top level
-    out |= {k: first[k] for k in ("agreement", "agreement_confusion", "class_histogram") if first.get(k) is not None}
+    out |= {k: first[k] for k in ("agreement", "agreement_confusion", "class_histogram", "prdc", "duplicates",
+                                  "reference", "real_agreement") if first.get(k) is not None}
     out["judges"] = [_lite0_judge(lite0, against), *entries]
     atomic_write_text(Path(run_dir) / "gen_metrics.json", json.dumps(out, indent=2))
     return out
