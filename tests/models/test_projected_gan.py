@@ -146,3 +146,33 @@ def test_diffaugment_ops():
     assert (moved == 0).any()
     with pytest.raises(ValueError, match="unknown DiffAugment"):
         diff_augment(x, ("rotate",))
+
+
+def test_the_latent_reaches_every_batchnorm():
+    """The collapse's cause: a latent fed only at the input faded layer by layer behind the class. Every
+    conditional BN's scale and shift now take [z, embed(y)]: a gradient from each layer reaches z."""
+    model = _model(32).train()
+    z = model.prior(4).requires_grad_(True)
+    labels = torch.tensor([0, 1, 2, 1])
+    g = model.generator
+    cond = torch.cat([z, g.embed(labels)], 1)
+    for norm in g.norms:
+        assert norm.gain.in_features == norm.bias.in_features == 2 * SMALL["latent_dim"]
+        (grad,) = torch.autograd.grad(norm.gain(cond).sum() + norm.bias(cond).sum(), z)
+        assert torch.count_nonzero(grad) == grad.numel()
+    x = model.decode(z, labels)
+    (grad,) = torch.autograd.grad(x.sum(), z)
+    assert torch.count_nonzero(grad) == grad.numel()
+    # features are never below 64 px (Lite0's deepest map would be 1x1 at 32 px)
+    assert model.discriminator.feature_size == 64 and _model(96).discriminator.feature_size == 96
+
+
+def test_a_file_from_before_the_hierarchical_latent_is_refused_in_one_line():
+    model = _model(32)
+    state = model.state_dict()
+    for i, norm in enumerate(model.generator.norms):  # the old class-only embeddings: (classes, channels)
+        c = norm.bn.num_features
+        state[f"generator.norms.{i}.gain.weight"] = torch.zeros(SMALL["num_classes"], c)
+        state[f"generator.norms.{i}.bias.weight"] = torch.zeros(SMALL["num_classes"], c)
+    with pytest.raises(ValueError, match="trained before tslib 0.3 .* train it again"):
+        _model(32).load_state_dict(state)

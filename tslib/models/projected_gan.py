@@ -5,10 +5,11 @@ mixed across channels by fixed random 1x1 convs (CCM) and across scales by a fix
 scale adds the projected, upsampled mix of the scale below). Only small per-scale heads train (spectral-norm convs
 down to 4x4 patch logits, plus a projection term for the class). Real and fake images pass through DiffAugment
 (colour, translation, cutout) in training mode only. The generator is a small FastGAN/DCGAN-style network: a
-projected latent at 4x4, then nearest-2x + 3x3 conv blocks (no transposed-conv checkerboard) with class-conditional
-BatchNorm. The frozen parts have ``requires_grad=False`` and stay in eval mode (fixed BatchNorm statistics) whatever
-``train()`` is called with; they are saved in ``model.pt`` with everything else, so a rebuilt model
-(``build_from_spec``, which never loads pretrained weights) gets them back from the file.
+projected latent at 4x4, then nearest-2x + 3x3 conv blocks (no transposed-conv checkerboard) whose BatchNorm scale
+and shift depend on the latent as well as the class (BigGAN's hierarchical latent). The frozen parts have
+``requires_grad=False`` and stay in eval mode (fixed BatchNorm statistics) whatever ``train()`` is called with; they
+are saved in ``model.pt`` with everything else, so a rebuilt model (``build_from_spec``, which never loads
+pretrained weights) gets them back from the file.
 """
 
 from __future__ import annotations
@@ -35,21 +36,28 @@ _HEAD_PREFIXES = ("conv_head.", "bn2.", "classifier.")
 
 
 class CondBatchNorm(nn.Module):
-    """BatchNorm whose scale and shift depend on the class (BigGAN's conditional BN); starts as plain BN."""
+    """BatchNorm whose scale and shift are linear in a conditioning vector (BigGAN's conditional BN, fed the
+    class embedding and the latent); starts as plain BN."""
 
-    def __init__(self, channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int, cond_dim: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(channels, affine=False)
-        self.gain, self.bias = nn.Embedding(num_classes, channels), nn.Embedding(num_classes, channels)
+        self.gain, self.bias = nn.Linear(cond_dim, channels, bias=False), nn.Linear(cond_dim, channels, bias=False)
         nn.init.zeros_(self.gain.weight)
         nn.init.zeros_(self.bias.weight)
 
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        return self.bn(x) * (1 + self.gain(labels))[:, :, None, None] + self.bias(labels)[:, :, None, None]
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        return self.bn(x) * (1 + self.gain(cond))[:, :, None, None] + self.bias(cond)[:, :, None, None]
 
 
 class Generator(nn.Module):
-    """[z, embed(y)] -> (c0, g, g) -> ``n_up`` x (nearest 2x, 3x3 conv, conditional BN, LeakyReLU) -> 3x3 conv, tanh."""
+    """[z, embed(y)] -> (c0, g, g) -> ``n_up`` x (nearest 2x, 3x3 conv, conditional BN, LeakyReLU) -> 3x3 conv, tanh.
+
+    Every conditional BN sees ``[z, embed(y)]``, not the class alone. Measured (realistic procedural data, 64 px,
+    3 CPU minutes): with the class alone in every layer and the latent only at the input, the latent's share of
+    the within-class spread fell layer by layer from 0.8 at the start to 0.16 at the output, and each class
+    came out as one picture (CNN-judge coverage 0.23, agreement 0.29); fed to every layer it gave coverage 0.42 and
+    agreement 0.83 (real photos: 0.99 and 0.75)."""
 
     def __init__(self, latent_dim: int, width: int, grid: int, n_up: int, num_classes: int) -> None:
         super().__init__()
@@ -57,15 +65,16 @@ class Generator(nn.Module):
         chans = [width * 2 ** max(n_up - 1 - i, 0) for i in range(n_up + 1)]  # 64 px: 8w, 4w, 2w, w, w
         self.embed = nn.Embedding(num_classes, latent_dim)
         self.project = nn.Linear(2 * latent_dim, chans[0] * grid * grid, bias=False)
-        self.norms = nn.ModuleList([CondBatchNorm(c, num_classes) for c in chans])
+        self.norms = nn.ModuleList([CondBatchNorm(c, 2 * latent_dim) for c in chans])
         self.convs = nn.ModuleList([nn.Conv2d(a, b, 3, 1, 1, bias=False) for a, b in zip(chans, chans[1:])])
         self.to_rgb = nn.Conv2d(chans[-1], 3, 3, 1, 1)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
-        h = self.project(torch.cat([z, self.embed(labels)], 1)).view(len(z), -1, self.grid, self.grid)
-        h = F.leaky_relu(self.norms[0](h, labels), 0.2)
+        cond = torch.cat([z, self.embed(labels)], 1)
+        h = self.project(cond).view(len(z), -1, self.grid, self.grid)
+        h = F.leaky_relu(self.norms[0](h, cond), 0.2)
         for conv, norm in zip(self.convs, self.norms[1:]):
-            h = F.leaky_relu(norm(conv(F.interpolate(h, scale_factor=2, mode="nearest")), labels), 0.2)
+            h = F.leaky_relu(norm(conv(F.interpolate(h, scale_factor=2, mode="nearest")), cond), 0.2)
         return torch.tanh(self.to_rgb(h))
 
 
@@ -151,8 +160,10 @@ class ProjectedGAN(LatentGAN):
         if num_classes < 1:
             raise ValueError(f"projected_gan is class-conditional: num_classes must be >= 1, got {num_classes}")
         # The paper upsamples to 224 px for the features; at the image's own size (32-multiple) a CPU step costs
-        # 3x less than at 128 (measured: 1.0 s vs 2.9 s per batch of 16 at 64 px), so that is the default.
-        feature_size = feature_size or round_up(max(img_size, 32), 32)
+        # 3x less than at 128 (measured: 1.0 s vs 2.9 s per batch of 16 at 64 px), so that is the default, but
+        # never below 64 px: at 32 px Lite0's deepest map is 1x1 (measured, 32 px images, 3 CPU minutes: 64 px
+        # features gave Lite0 FID 194 vs 213, CNN-judge agreement 0.85 vs 0.75, the same coverage).
+        feature_size = feature_size or round_up(max(img_size, 64), 32)
         if img_size < 16 or latent_dim < 1 or width < 1 or d_width < 1 or feature_size < 32 or feature_size % 32:
             raise ValueError(f"bad projected_gan sizes: img_size={img_size} (>= 16), latent_dim={latent_dim}, "
                              f"width={width}, d_width={d_width}, feature_size={feature_size} (a multiple of 32)")
@@ -163,6 +174,7 @@ class ProjectedGAN(LatentGAN):
         self.generator.apply(_init)
         self.discriminator = ProjectedDiscriminator(feature_size, d_width, num_classes, pretrained or
                                                     weights_path is not None, weights_path)
+        self.register_load_state_dict_pre_hook(_refuse_class_only_norms)
 
     @property
     def conditional(self) -> bool:
@@ -185,6 +197,15 @@ class ProjectedGAN(LatentGAN):
         if self.training and self.augment:
             x = diff_augment(x, POLICIES)
         return self.discriminator(x, labels)
+
+
+def _refuse_class_only_norms(module: nn.Module, state: dict, prefix: str, *args) -> None:
+    """A model file from before the hierarchical latent (class-only BN embeddings) cannot be loaded into this
+    generator: say so in one line instead of a list of shape mismatches."""
+    old = state.get(f"{prefix}generator.norms.0.gain.weight")
+    if old is not None and old.shape != module.generator.norms[0].gain.weight.shape:
+        raise ValueError("this projected GAN was trained before tslib 0.3 fed the latent to every BatchNorm "
+                         "(class-only norms); train it again")
 
 
 def _init(m: nn.Module) -> None:
