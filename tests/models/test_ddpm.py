@@ -37,6 +37,25 @@ def test_shapes_gradients_and_frozen_ema(size):
         tiny().loss(torch.rand(2, 3, 16, 16), torch.tensor([0, 3]))
 
 
+def test_min_snr_weighting_down_weighs_the_nearly_clean_timesteps():
+    uniform, min_snr = tiny(), tiny(loss_weighting="min_snr", snr_gamma=5.0)
+    t = torch.arange(50)
+    assert torch.equal(uniform.loss_weights(t), torch.ones(50))
+    w = min_snr.loss_weights(t)
+    alpha_bar = min_snr.scheduler.alphas_cumprod[t].float()
+    snr = alpha_bar / (1 - alpha_bar)
+    torch.testing.assert_close(w, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    assert w[0] < 0.1 and w[-1] < 0.01 and w.max() <= 0.84  # clean steps weigh gamma / SNR, noisy SNR / (SNR + 1)
+    # the same draws give the weighted mean of the same per-image errors
+    x, y = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 0])
+    min_snr.load_state_dict(uniform.state_dict())
+    a = uniform.eval().loss(x, y, generator=torch.Generator().manual_seed(3))
+    b = min_snr.eval().loss(x, y, generator=torch.Generator().manual_seed(3))
+    assert 0 < b < a
+    with pytest.raises(ValueError, match="loss_weighting"):
+        tiny(loss_weighting="snr")
+
+
 def test_ema_follows_the_weights_with_a_warm_up():
     model = tiny(ema_decay=0.999)
     ema, live = model.ema.module.conv_in.weight, model.unet.conv_in.weight
@@ -168,3 +187,19 @@ def test_diffusion_resume_equals_an_uninterrupted_run(tmp_path):
     assert any(k.startswith("ema.") for k in state)
     for k, v in full_model.state_dict().items():
         assert torch.equal(v, state[k]), k
+
+
+def test_a_patched_model_runs_at_a_quarter_of_the_pixels_and_gives_full_size_images():
+    torch.manual_seed(0)
+    model = tiny(size=32, patch=2).train()
+    assert model.unet.config.sample_size == 16 and model.unet.config.in_channels == 12
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 2])
+    model.loss(x, y).backward()
+    assert all(p.grad is not None for p in model.unet.parameters() if p.requires_grad)
+    images = model.eval().sample(2, y, steps=3)
+    assert images.shape == (2, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+    # folding is exact: pixel (2i + a, 2j + b) of channel c is channel 4c + 2a + b of the folded grid
+    v = torch.arange(2 * 3 * 32 * 32, dtype=torch.float).view(2, 3, 32, 32)
+    assert torch.equal(model._predict(lambda f, t, class_labels: type("O", (), {"sample": f})(), v, None, y), v)
+    with pytest.raises(ValueError, match="patch must be 1, 2 or 4"):
+        tiny(patch=3)

@@ -154,8 +154,10 @@ def estimate_05(c: Costs, p: dict) -> list[tuple[str, float]]:
               "projected_gan": p["PG_EPOCHS"], "ddpm": p["DDPM_EPOCHS"]}
     for model, e in epochs.items():
         size = p["DDPM_SIZE"] if model == "ddpm" else p["IMG_SIZE"]
-        cfg = GenerateConfig(manifest="-", model=model, img_size=size, width=p["WIDTH"], conditional=model == "dcgan")
-        step = c.step(f"{model}{size}", lambda cfg=cfg: create_model(cfg.model, task="generate",
+        patch = p.get("DDPM_PATCH", 1) if model == "ddpm" else 1
+        cfg = GenerateConfig(manifest="-", model=model, img_size=size, width=p["WIDTH"], conditional=model == "dcgan",
+                             patch=patch)
+        step = c.step(f"{model}{size}p{patch}", lambda cfg=cfg: create_model(cfg.model, task="generate",
                                                                      **cfg.model_kwargs(NUM_CLASSES)),
                       lambda cfg=cfg: make_task(cfg), {"image": torch.rand(batch, 3, size, size),
                                                        "label": torch.arange(batch) % NUM_CLASSES})
@@ -163,7 +165,8 @@ def estimate_05(c: Costs, p: dict) -> list[tuple[str, float]]:
         rows.append((f"{model} {size} px, {e} epochs, budget {minutes} min",
                      _budgeted(e, math.ceil(n["train"] / batch) * step, minutes)))
     if "ddpm-sample" not in c.cache:
-        model = create_model("ddpm", NUM_CLASSES, task="generate", img_size=p["DDPM_SIZE"]).to(c.device).eval()
+        model = create_model("ddpm", NUM_CLASSES, task="generate", img_size=p["DDPM_SIZE"],
+                             patch=p.get("DDPM_PATCH", 1)).to(c.device).eval()
         with torch.no_grad(), autocast(c.device):
             start = time.perf_counter()
             model.sample(16, torch.arange(16, device=c.device) % NUM_CLASSES, steps=p["SAMPLE_STEPS"])

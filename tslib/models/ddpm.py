@@ -26,6 +26,10 @@ from .registry import register_model
 from .shapes import center_crop, pad_to, round_up
 
 SAMPLERS = ("ddim", "dpm")
+#: How the per-timestep losses are weighted: ``uniform`` (plain v-prediction MSE) or ``min_snr`` (Hang et al.,
+#: 2023: timesteps whose signal-to-noise ratio is above ``snr_gamma`` weigh less, so the easy, nearly clean steps
+#: stop dominating the gradient).
+LOSS_WEIGHTINGS = ("uniform", "min_snr")
 #: The options a sampling call may set (``generate --steps/--guidance/--sampler``).
 SAMPLER_OPTIONS = ("steps", "guidance", "sampler")
 
@@ -68,28 +72,40 @@ class DDPM(Generator):
 
     def __init__(self, num_classes: int, img_size: int = 64, width: int = 32, levels: int | None = None,
                  layers: int = 1, attention: bool = True, timesteps: int = 1000, cond_drop: float = 0.1,
-                 ema_decay: float = 0.999, steps: int = 50, guidance: float = 2.0, sampler: str = "ddim") -> None:
+                 ema_decay: float = 0.999, steps: int = 50, guidance: float = 2.0, sampler: str = "ddim",
+                 loss_weighting: str = "uniform", snr_gamma: float = 5.0, patch: int = 1) -> None:
         super().__init__()
         from diffusers import DDPMScheduler, UNet2DModel  # import on first build: the registry stays light
 
-        levels = levels or (3 if img_size <= 32 else 4)
+        if patch not in (1, 2, 4) or img_size < 8 * patch:
+            raise ValueError(f"patch must be 1, 2 or 4 with img_size >= 8 x patch; got patch={patch}, "
+                             f"img_size={img_size}")
+        levels = levels or (3 if img_size // patch <= 32 else 4)
         if num_classes < 1 or img_size < 8 or width < 1 or not 2 <= levels <= 5 or layers < 1:
             raise ValueError(f"bad ddpm sizes: num_classes={num_classes} (>= 1), img_size={img_size} (>= 8), "
                              f"width={width}, levels={levels} (2..5), layers={layers}")
         if not 0 <= cond_drop < 1 or not 0 <= ema_decay < 1 or timesteps < 2:
             raise ValueError(f"need 0 <= cond_drop < 1, 0 <= ema_decay < 1, timesteps >= 2; got {cond_drop}, "
                              f"{ema_decay}, {timesteps}")
+        if loss_weighting not in LOSS_WEIGHTINGS or snr_gamma <= 0:
+            raise ValueError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)} and snr_gamma > 0; got "
+                             f"{loss_weighting!r}, {snr_gamma}")
+        self.loss_weighting, self.snr_gamma = loss_weighting, float(snr_gamma)
         self.img_size, self.num_classes, self.null_class = int(img_size), int(num_classes), int(num_classes)
         self.cond_drop, self.timesteps = float(cond_drop), int(timesteps)
         self.defaults = {"steps": int(steps), "guidance": float(guidance), "sampler": sampler}
         self.check_options(self.defaults)
-        self.size = round_up(img_size, 2 ** (levels - 1))
+        # ``patch`` x ``patch`` pixels folded into channels (space-to-depth, as "simple diffusion" does, Hoogeboom
+        # et al. 2023): the UNet runs at img_size / patch, so a 64 px model costs what a 32 px one does.
+        self.patch = int(patch)
+        self.size = round_up(img_size, patch * 2 ** (levels - 1))
         chans = tuple(width * m for m in (1, 2, 2, 4, 4)[:levels])
         down = ["DownBlock2D"] * levels
         up = ["UpBlock2D"] * levels
         if attention:  # self-attention at the coarsest level only: global layout for little compute
             down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
-        self.unet = UNet2DModel(sample_size=self.size, in_channels=3, out_channels=3, block_out_channels=chans,
+        self.unet = UNet2DModel(sample_size=self.size // patch, in_channels=3 * patch**2, out_channels=3 * patch**2,
+                                block_out_channels=chans,
                                 layers_per_block=layers, down_block_types=tuple(down), up_block_types=tuple(up),
                                 norm_num_groups=_groups(width), attention_head_dim=min(8, chans[-1]),
                                 num_class_embeds=num_classes + 1)
@@ -135,8 +151,24 @@ class DDPM(Generator):
         noise = draw(torch.randn, x0.shape)
         t = draw(torch.randint, 0, self.timesteps, (n,))
         noisy = self.scheduler.add_noise(x0, noise, t)
-        pred = (net or self.unet)(noisy, t, class_labels=labels).sample
-        return F.mse_loss(pred.float(), self.scheduler.get_velocity(x0, noise, t).float())
+        pred = self._predict(net or self.unet, noisy, t, labels)
+        per_image = (pred.float() - self.scheduler.get_velocity(x0, noise, t).float()).pow(2).flatten(1).mean(1)
+        return (per_image * self.loss_weights(t)).mean()
+
+    def _predict(self, net: nn.Module, x: Tensor, t: Tensor, labels: Tensor) -> Tensor:
+        """The network's v for images ``x`` (pixel space: a patched network sees them folded into channels)."""
+        if self.patch == 1:
+            return net(x, t, class_labels=labels).sample
+        return F.pixel_shuffle(net(F.pixel_unshuffle(x, self.patch), t, class_labels=labels).sample, self.patch)
+
+    def loss_weights(self, t: Tensor) -> Tensor:
+        """Per-timestep weight of the v-prediction loss: 1 (uniform), or min(SNR, gamma) / (SNR + 1), min-SNR-gamma
+        for v-prediction (Hang et al., 2023), SNR = alpha_bar / (1 - alpha_bar)."""
+        if self.loss_weighting == "uniform":
+            return torch.ones(len(t), device=t.device)
+        alpha_bar = self.scheduler.alphas_cumprod.to(t.device)[t].float()
+        snr = alpha_bar / (1 - alpha_bar)
+        return snr.clamp(max=self.snr_gamma) / (snr + 1)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -191,7 +223,7 @@ class DDPM(Generator):
         x = z * sched.init_noise_sigma
         for t in tqdm(sched.timesteps, desc="denoising", leave=False, disable=not progress):
             inp = torch.cat([x, x]) if guided else x
-            v = net(sched.scale_model_input(inp, t), t, class_labels=labs).sample.float()
+            v = self._predict(net, sched.scale_model_input(inp, t), t, labs).float()
             if guided:  # guidance is linear, so mixing v is mixing the noise predictions
                 v_c, v_u = v.chunk(2)
                 v = v_u + w * (v_c - v_u)
@@ -227,7 +259,8 @@ class DDPM(Generator):
                                                    "lr": 1e-3})
 def ddpm(num_classes: int, img_size: int = 64, width: int = 32, levels: int | None = None, layers: int = 1,
          attention: bool = True, timesteps: int = 1000, cond_drop: float = 0.1, ema_decay: float = 0.999,
-         steps: int = 50, guidance: float = 2.0, sampler: str = "ddim") -> DDPM:
+         steps: int = 50, guidance: float = 2.0, sampler: str = "ddim", loss_weighting: str = "uniform",
+         snr_gamma: float = 5.0, patch: int = 1) -> DDPM:
     """Class-conditional DDPM (diffusers UNet2DModel) with classifier-free guidance and EMA weights."""
     return DDPM(num_classes, img_size, width, levels, layers, attention, timesteps, cond_drop, ema_decay, steps,
-                guidance, sampler)
+                guidance, sampler, loss_weighting, snr_gamma, patch)

@@ -11,6 +11,7 @@ from ..config import check_task_config
 #: The diffusion samplers (``tslib.models.ddpm.SAMPLERS``, which the contract tests check against; named here too so
 #: the CLI's --help needs no torch import).
 SAMPLERS = ("ddim", "dpm")
+LOSS_WEIGHTINGS = ("uniform", "min_snr")
 
 
 @dataclass
@@ -48,6 +49,10 @@ class GenerateConfig:
     guidance: float = setting(2.0, "ddpm: classifier-free guidance weight when sampling (1 = plain conditional; "
                               "generate --guidance overrides)", min=0.0, max=50.0)
     sampler: str = setting("ddim", "ddpm: ddim | dpm (DPM-Solver++)", choices=SAMPLERS)
+    patch: int = setting(1, "ddpm: pixels per side folded into channels (2: a 64 px model at a 32 px model's "
+                         "cost; Hoogeboom et al. 2023)", choices=(1, 2, 4))
+    loss_weighting: str | None = setting(None, "ddpm: uniform | min_snr (min-SNR-gamma, Hang et al. 2023); default: "
+                                         "the model's own", choices=LOSS_WEIGHTINGS)
     limit_per_class: int | None = setting(None, "train/val images per class (the test set is always complete)",
                                           min=1)
     weighted_sampler: bool = setting(True, "draw every class equally often")
@@ -56,8 +61,8 @@ class GenerateConfig:
                                         "the run's scale (default: on where they fit in 35% of the available "
                                         "RAM; 25,000 images at 64 px take ~0.4 GB)", runtime=True)
     eval_samples: int = setting(256, "generated images for the FID printed at the end of training", min=2)
-    # Generators' own engine defaults: small batches and a constant, higher lr make the most of a few epochs on
-    # a few thousand images (measured: cVAE agreement 0.63-0.70 after 5 epochs vs 0.14 with batch 64, lr 1e-3).
+    # Generators' own engine defaults: small batches make the most of a few epochs on a few thousand images
+    # (measured: cVAE agreement 0.63-0.70 after 5 epochs vs 0.14 with batch 64, lr 1e-3).
     # Generators' own engine defaults: small batches and a constant lr; the lr is the model's own (None: its
     # registered default, e.g. 3e-3 for the autoencoders, 1e-3 for ddpm), resolved here so run.json records it.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=16, lr=None, schedule="none"))
@@ -116,7 +121,9 @@ class GenerateConfig:
         kw = {"img_size": self.img_size, "width": self.width or defaults["width"]}
         if self.trainer == "diffusion":
             kw |= {"cond_drop": self.cond_drop, "ema_decay": self.ema_decay, "steps": self.sample_steps,
-                   "guidance": self.guidance, "sampler": self.sampler}
+                   "guidance": self.guidance, "sampler": self.sampler,
+                   "loss_weighting": self.loss_weighting or defaults.get("loss_weighting", "uniform"),
+                   "patch": self.patch}
         else:
             kw["latent_dim"] = self.latent_dim or defaults["latent_dim"]
         if self.is_conditional:
