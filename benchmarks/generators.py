@@ -3,10 +3,12 @@
     python benchmarks/generators.py --manifest DIR/manifest.csv --judges LITE0_RUN CNN_RUN --out DIR \
         [--models ae,vae,cvae,dcgan,projected_gan,ddpm] [--img-size 32] [--minutes 3] [--n 140] [--device cpu]
 
-Each model trains with ``max_minutes`` (the engine stops after the epoch that crosses the budget) and its
-notebook-05 settings, then ``evaluate_generator`` draws ``--n`` samples and scores them with every judge (FID/KID
-in Lite0 space, and per classifier run: agreement and FID/KID in its own feature space). Prints one markdown row
-per model (training wall time, epochs done, sampling time per image) and writes ``generators.json`` in ``--out``.
+Each model trains with ``max_minutes`` (no epoch starts that would end past the budget) and its own defaults, then
+``evaluate_generator`` draws ``--n`` samples and scores them with every judge (FID/KID in Lite0 space; per
+classifier run: agreement, FID/KID, precision/recall/density/coverage and duplicates in its own feature space, each
+beside the real photos' own). Prints one markdown row per model (scores of the first classifier judge, real
+photos' in brackets; training wall time, epochs done, sampling time per image) and writes ``generators.json`` in
+``--out``.
 A finished model's run folder is reused on a second call (delete it to measure again).
 """
 
@@ -21,7 +23,6 @@ from pathlib import Path
 MODELS = ("ae", "vae", "cvae", "dcgan", "projected_gan", "ddpm")
 #: Per-model settings beyond the shared ones: the notebooks' choices (GANs conditional, their own lr).
 SETTINGS: dict[str, dict] = {"dcgan": {"conditional": True}, "ddpm": {"sample_steps": 25}}
-ENGINE: dict[str, dict] = {"ddpm": {"lr": 1e-3}}  # the GANs take their lr from gan_lr
 
 
 def run_model(model: str, manifest: str, judges: list[str], out: Path, img_size: int, minutes: float, n: int,
@@ -37,7 +38,7 @@ def run_model(model: str, manifest: str, judges: list[str], out: Path, img_size:
 
     run = out / model
     engine = TrainConfig(epochs=1000, batch_size=16, schedule="none", max_minutes=minutes, num_workers=0,
-                         progress=False, device=device, seed=seed, **{"lr": 3e-3, **ENGINE.get(model, {})})
+                         progress=False, device=device, seed=seed, lr=None)  # lr None: each model's own
     cfg = GenerateConfig(manifest=manifest, model=model, img_size=img_size, eval_samples=32, train=engine,
                          **SETTINGS.get(model, {}))
     t = time.perf_counter()
@@ -56,29 +57,39 @@ def run_model(model: str, manifest: str, judges: list[str], out: Path, img_size:
             "judge_s": time.perf_counter() - t, "report": report}
 
 
+def _of(value, possible, fmt: str = "{:.2f}") -> str:
+    """A sample score beside what held-out real photos score on the same judge: "0.41 (0.97)"."""
+    if value is None:
+        return "-"
+    return fmt.format(value) + ("" if possible is None else " (" + fmt.format(possible) + ")")
+
+
 def row(r: dict) -> str:
-    """One markdown row: Lite0 FID/KID, then per classifier judge its agreement (conditional models) or the top
-    class of the samples (unconditional), its FID in its own feature space, and whether it is independent."""
+    """One markdown row, every score beside the real photos' own in brackets (held-out val photos against the
+    test photos, on the same judge): agreement of the first classifier judge (or the top class of unconditional
+    samples), precision/recall/density/coverage and duplicates in that judge's feature space, FID/KID in Lite0's."""
     rep = r["report"]
     judges = [j for j in rep.get("judges", []) if j.get("run")]
-
-    def verdict(j: dict) -> str:
-        if j.get("agreement"):
-            return f"{j['agreement']['mean']:.2f}"
-        hist = (j.get("class_histogram") or {}).get("generated") or {}
+    first = judges[0]
+    lite0 = next(j for j in rep["judges"] if j.get("run") is None)
+    if first.get("agreement"):
+        verdict = _of(first["agreement"]["mean"], first.get("real_agreement"))
+    else:
+        hist = (first.get("class_histogram") or {}).get("generated") or {}
         top = max(hist, key=hist.get) if hist else None
-        return f"{100 * hist[top]:.0f}% {top}" if top else "-"
-
-    agree = " / ".join(verdict(j) for j in judges) or "-"
-    fids = " / ".join(f"{j['fid']:.0f}" for j in judges)
-    indep = " / ".join("yes" if j["independent"] else "no" for j in judges)
-    return (f"| {r['model']} | {rep['fid']:.1f} | {rep['kid']:.3f} | {agree} | {fids} | {indep} | "
+        verdict = f"{100 * hist[top]:.0f}% {top}" if top else "-"
+    mine, real = first.get("prdc") or {}, (first.get("reference") or {}).get("prdc") or {}
+    variety = " | ".join(_of(mine.get(k), real.get(k)) for k in ("precision", "recall", "density", "coverage"))
+    ref = lite0.get("reference") or {}
+    return (f"| {r['model']} | {verdict} | {variety} | "
+            f"{_of(first.get('duplicates'), (first.get('reference') or {}).get('duplicates'))} | "
+            f"{_of(rep['fid'], ref.get('fid'), '{:.0f}')} | {_of(rep['kid'], ref.get('kid'), '{:.3f}')} | "
             f"{r['train_s'] / 60:.1f} min ({r['epochs']} ep) | {1000 * r['sample_s_per_image']:.0f} ms |")
 
 
-HEADER = ("| model | FID (Lite0) | KID (Lite0) | agreement, or top class if unconditional (per judge) "
-          "| FID (judge's space) | judge independent | training | sampling per image |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| model | agreement (CNN judge) | precision | recall | density | coverage | duplicates | FID (Lite0) "
+          "| KID (Lite0) | training | sampling per image |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tslib.cli import main
-from tslib.endtoend import convincing, ensure_run, judge_generator, judge_images, temperature_sweep
+from tslib.endtoend import balanced_choice, convincing, ensure_run, judge_generator, judge_images, temperature_sweep
 from tslib.tasks.generate.sampling import load_images
 
 
@@ -61,6 +61,24 @@ def test_generator_judged_with_galleries_and_temperature_sweep(runs):
     assert float(captions[0].split("p=")[1].split()[0]) == pytest.approx(float(top[0]), abs=0.006)
     rows = temperature_sweep(runs / "cvae", runs / "cls", [0.5, 1.0], n_per_class=4)
     assert [r["temperature"] for r in rows] == [0.5, 1.0] and all("fid" in r and "agreement" in r for r in rows)
+    for r in rows:  # variety and the real-photo reference in every row
+        assert 0 <= r["coverage"] <= 1 and 0 <= r["duplicates"] <= 1 and 0 <= r["real_agreement"] <= 1
+        assert r["real_coverage"] > r["coverage"] - 0.5 and r["real_fid"] >= 0
+
+
+def test_balanced_choice_reaches_real_agreement_with_the_most_coverage():
+    def row(g, agree, cov, fid=10.0):
+        return {"guidance": g, "agreement": agree, "coverage": cov, "fid": fid, "real_agreement": 0.7}
+
+    # 0 and 1 fall short of the real photos' 0.7; 3 and 5 reach it, 3 keeps more coverage: 3, not 5 (caricature)
+    rows = [row(0, 0.3, 0.9), row(1, 0.6, 0.8), row(3, 0.72, 0.6), row(5, 0.9, 0.3)]
+    assert balanced_choice(rows)["guidance"] == 3
+    # a tie on coverage goes to the lower FID
+    assert balanced_choice([row(2, 0.8, 0.5, 30.0), row(4, 0.75, 0.5, 20.0)])["guidance"] == 4
+    # none reaches the real level: the highest agreement
+    assert balanced_choice([row(0, 0.2, 0.9), row(2, 0.5, 0.4)])["guidance"] == 2
+    with pytest.raises(ValueError, match="conditional"):
+        balanced_choice([{"temperature": 1.0, "fid": 3.0}])
 
 
 def test_ensure_run_reuses_or_trains(runs, tmp_path, capsys):

@@ -3,8 +3,9 @@
 :func:`judge_images` classifies any batch of [0, 1] images against the classes they were asked to be (agreement,
 "asked vs predicted" confusion, each image's probability of its asked class); :func:`judge_generator` samples a
 generator run class by class first (conditional models; unconditional ones are only classified);
-:func:`sampling_sweep` shows how agreement and FID move with the sampling temperature or, for diffusion, the
-guidance weight and the number of steps. :func:`ensure_run` is
+:func:`sampling_sweep` shows how agreement, FID and coverage move with the sampling temperature or, for diffusion,
+the guidance weight and the number of steps, and :func:`balanced_choice` picks the value to sample with.
+:func:`ensure_run` is
 how notebook 07 reuses the runs of notebooks 04-06, or trains a small stand-in when one is missing.
 """
 
@@ -106,31 +107,82 @@ def convincing(result: dict, k: int = 8, most: bool = True) -> tuple[Tensor, lis
 @torch.no_grad()
 def sampling_sweep(generator_run: str | Path, classifier_run: str | Path, setting: str, values: Sequence[float],
                    n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
-    """Agreement (conditional models) and FID against real test images (Lite0 features) for each value of one
-    sampling ``setting``: ``temperature`` (every generator), or a sampler option of diffusion models
-    (``guidance``, ``steps``). The same seed at every value: only the setting changes."""
+    """For each value of one sampling ``setting`` (``temperature`` for every generator, or a sampler option of
+    diffusion models: ``guidance``, ``steps``): agreement (conditional models), FID/KID and precision, recall,
+    density, coverage and duplicates against real test images (Lite0 features), with the real-photo reference
+    in every row: ``real_agreement`` (the classifier on the test photos) and ``real_coverage``, ``real_fid``
+    (held-out val photos against them). The same seed at every value: only the setting changes."""
     from .engine import runs
     from .tasks.generate.config import GenerateConfig
+    from .tasks.generate.diversity import variety
+    from .tasks.generate.evaluate import reference_images
+    from .tasks.generate.metrics import fid_kid_features
 
     dev = resolve_device(device)
     _, info = load_generator(generator_run, "cpu")
+    classes = info["classes"]
     cfg = runs.load_config(generator_run, GenerateConfig)
-    real, _ = real_images(cfg, "test", info["classes"], n_per_class * len(info["classes"]))
+    real, real_labels = real_images(cfg, "test", classes, n_per_class * len(classes))
+    ref, ref_labels = reference_images(cfg, classes, len(real))
     features = lite0_features().to(dev)
-    f_real = extract(real, features)  # once for the whole sweep
+    f_real, f_ref = extract(real, features), extract(ref, features)  # once for the whole sweep
+    ref_variety = variety(f_real, real_labels, f_ref, ref_labels, classes)
+    reference = {"real_fid": fid_kid_features(f_real, f_ref)["fid"],
+                 "real_coverage": (ref_variety["prdc"] or {}).get("coverage")}
+    real_judged = judge_images(real, [classes[int(y)] for y in real_labels], classifier_run, device)
+    reference["real_agreement"] = real_judged["agreement"]["mean"]
     rows = []
     for v in values:
         kw = {"temperature": v} if setting == "temperature" else {setting: v}
         r = judge_generator(generator_run, classifier_run, n_per_class, seed=seed, device=device, **kw)
+        f_fake = extract(r["images"], features)
+        asked = torch.tensor([classes.index(a) for a in r["asked"]]) if "asked" in r else None
+        var = variety(f_real, real_labels, f_fake, asked, classes)
         row = {setting: v, "setting": setting, **fid_kid(real, r["images"], features, real_features=f_real),
-               "feature_space": LITE0_SPACE}
+               **(var["prdc"] or {}), "duplicates": var["duplicates"], "feature_space": LITE0_SPACE, **reference}
         if "agreement" in r:
             row["agreement"] = r["agreement"]["mean"]
         rows.append(row)
     return rows
 
 
+def balanced_choice(rows: Sequence[dict]) -> dict:
+    """The row of a :func:`sampling_sweep` (e.g. over guidance) to sample with: among the values whose agreement
+    reaches the real photos' own (``real_agreement``), the one that keeps the most coverage (then the lower FID);
+    when none reaches it, the highest agreement (then the most coverage). Agreement alone would reward
+    caricature: past the real-photo level, more guidance only exaggerates class cues and loses variety."""
+    if not rows or any("agreement" not in r for r in rows):
+        raise ValueError("balanced_choice needs the rows of a sweep of a conditional generator (with agreement)")
+    reached = [r for r in rows if r["agreement"] >= r["real_agreement"]]
+    if reached:
+        return max(reached, key=lambda r: (r.get("coverage") or 0.0, -r["fid"]))
+    return max(rows, key=lambda r: (r["agreement"], r.get("coverage") or 0.0))
+
+
 def temperature_sweep(generator_run: str | Path, classifier_run: str | Path, temperatures: Sequence[float],
                       n_per_class: int = 16, seed: int = 0, device: str = "auto") -> list[dict]:
     """:func:`sampling_sweep` over the sampling temperature."""
     return sampling_sweep(generator_run, classifier_run, "temperature", temperatures, n_per_class, seed, device)
+
+
+@torch.no_grad()
+def variety_report(judged: dict[str, dict], real: Tensor, real_labels: Tensor, reference: Tensor,
+                   reference_labels: Tensor, classes: Sequence[str], device: str = "auto") -> dict[str, dict]:
+    """Precision, recall, density, coverage and duplicates (Lite0 features, against the real test images
+    ``real``) of every judged set of :func:`judge_generator` (``{name: result}``), with agreement where classes
+    were asked, and first the row ``"real photos (held-out)"``: ``reference`` (other real photos) scored the same
+    way, what a generator can hope for."""
+    from .tasks.generate.diversity import variety
+
+    features = lite0_features().to(resolve_device(device))
+    f_real = extract(real, features)
+
+    def scores(images: Tensor, labels: Tensor | None) -> dict:
+        v = variety(f_real, real_labels, extract(images, features), labels, classes)
+        return {**(v["prdc"] or {}), "duplicates": v["duplicates"]}
+
+    out = {"real photos (held-out)": scores(reference, reference_labels)}
+    for name, r in judged.items():
+        asked = torch.tensor([list(classes).index(a) for a in r["asked"]]) if r.get("asked") else None
+        out[name] = {**scores(r["images"], asked), "agreement": (r.get("agreement") or {}).get("mean")}
+    return out

@@ -39,3 +39,15 @@ def test_variety_per_class():
     assert all(v["coverage"] > 0.8 for v in out["prdc_per_class"].values())
     assert prdc_per_class(real, labels, fake[:3], asked[:3], ["a", "b"]) == {"a": None, "b": None}
     assert "prdc_per_class" not in variety(real, labels, fake, None, ["a", "b"])  # unconditional: overall only
+
+
+def test_report_puts_every_score_beside_the_real_photos_own():
+    from tslib.tasks.generate.report import _judges_table
+
+    judge = {"name": "cnn_a", "architecture": "cnn", "fid": 120.0, "kid": 0.1, "agreement": {"mean": 0.75},
+             "real_agreement": 0.68, "prdc": {"precision": 0.5, "recall": 0.2, "coverage": 0.4}, "duplicates": 0.25,
+             "reference": {"fid": 20.0, "prdc": {"precision": 0.9, "recall": 0.9, "coverage": 0.9},
+                           "duplicates": 0.05}, "independent": True, "why": "trained on pixels"}
+    html = _judges_table({"judges": [judge]})
+    for text in ("0.75 of 0.68", "0.4 of 0.9", "120 of 20", "0.25 of 0.05", "0.2 of 0.9"):
+        assert text in html, text

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from .common import title as _title
 
@@ -30,27 +31,41 @@ def plot_predicted_classes(results: dict[str, dict], tag: str | None = None,
 
 
 def plot_sweep(rows: dict[str, Sequence[dict]], tag: str | None = None, title: str | None = None):
-    """Agreement (conditional generators) and FID (Lite0 features) against one sampling setting (the rows of
-    :func:`tslib.endtoend.sampling_sweep`: temperature, guidance or steps), one line per generator."""
+    """Agreement (conditional generators), coverage and FID (Lite0 features) against one sampling setting (the
+    rows of :func:`tslib.endtoend.sampling_sweep`: temperature, guidance or steps), one line per generator; the
+    real photos' own values as dotted lines of the same colour."""
     first = next(iter(rows.values()))
     setting = first[0].get("setting", "temperature")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
     for name, rs in rows.items():
         xs = [r[setting] for r in rs]
-        if all("agreement" in r for r in rs):
-            a1.plot(xs, [r["agreement"] for r in rs], "-o", label=name)
-        a2.plot(xs, [r["fid"] for r in rs], "-o", label=name)
+        panels = ((a1, "agreement", "real_agreement"), (a2, "coverage", "real_coverage"), (a3, "fid", "real_fid"))
+        for ax, key, real in panels:
+            if not all(r.get(key) is not None for r in rs):
+                continue
+            (line,) = ax.plot(xs, [r[key] for r in rs], "-o", label=name)
+            if rs[0].get(real) is not None:
+                ax.axhline(rs[0][real], ls=":", color=line.get_color(), label=f"{name}: real photos")
     a1.set(xlabel=setting, ylabel="mean agreement", ylim=(0, 1), title="the classifier sees the asked class")
-    a2.set(xlabel=setting, ylabel=f"FID ({first[0]['feature_space']})",
+    a2.set(xlabel=setting, ylabel="coverage", ylim=(0, 1), title="real photos covered by the samples")
+    a3.set(xlabel=setting, ylabel=f"FID ({first[0]['feature_space']})",
            title="distance to real test images (lower is better)")
-    for ax in (a1, a2):
+    for ax in (a1, a2, a3):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _title(fig, title or f"Sampling {setting}: agreement and FID", tag)
+    _title(fig, title or f"Sampling {setting}: agreement, coverage and FID", tag)
     return fig
 
 
 def plot_temperature(rows: dict[str, Sequence[dict]], tag: str | None = None,
-                     title: str = "Sampling temperature: agreement and FID"):
+                     title: str = "Sampling temperature: agreement, coverage and FID"):
     """:func:`plot_sweep` of a temperature sweep."""
     return plot_sweep(rows, tag, title)
+
+
+def variety_table(report: dict[str, dict]):
+    """:func:`tslib.endtoend.variety_report` as a table, the real photos' row first: a generator's precision,
+    recall, coverage and duplicates read against it."""
+    cols = ("agreement", "precision", "recall", "density", "coverage", "duplicates")
+    return pd.DataFrame([{"images": name, **{c: r.get(c) for c in cols}} for name, r in report.items()]
+                        ).set_index("images").round(3)

@@ -27,16 +27,28 @@ def _gen_metrics_table(gm: dict) -> str:
                  + [[f"agreement {k}", agree[k]] for k in ("mean", "overall") if k in agree])
 
 
+def _of_possible(value, possible) -> str:
+    """"0.41 of 0.97": a sample score beside what held-out real photos score on the same judge."""
+    if value is None:
+        return ""
+    return f"{value:.3g}" if possible is None else f"{value:.3g} of {possible:.3g}"
+
+
 def _judges_table(gm: dict) -> str:
-    """Every judge of ``gen_metrics.json``: its feature space, FID/KID there, agreement, and whether it is
+    """Every judge of ``gen_metrics.json``: its feature space, FID/KID there, agreement, precision, recall,
+    coverage and duplicates, each beside what held-out real photos score on the same judge, and whether it is
     independent of the generator (FIDs in different feature spaces are not comparable)."""
     rows = []
     for j in gm.get("judges", []):
-        agree = j.get("agreement") or {}
-        rows.append([j["name"], j["architecture"], j["fid"], j["kid"], agree.get("mean", ""),
-                     j.get("real_agreement", ""), "yes" if j["independent"] else "NO", j["why"]])
-    return table(["judge", "architecture", "FID", "KID", "agreement", "agreement on real images", "independent",
-                  "why"], rows) if rows else ""
+        agree, ref = j.get("agreement") or {}, j.get("reference") or {}
+        mine, real = j.get("prdc") or {}, ref.get("prdc") or {}
+        rows.append([j["name"], j["architecture"], _of_possible(j["fid"], ref.get("fid")), f"{j['kid']:.3g}",
+                     _of_possible(agree.get("mean"), j.get("real_agreement")),
+                     *(_of_possible(mine.get(k), real.get(k)) for k in ("precision", "recall", "coverage")),
+                     _of_possible(j.get("duplicates"), ref.get("duplicates")),
+                     "yes" if j["independent"] else "NO", j["why"]])
+    return table(["judge", "architecture", "FID (real photos' own)", "KID", "agreement (of real photos')",
+                  "precision", "recall", "coverage", "duplicates", "independent", "why"], rows) if rows else ""
 
 
 def _samples(run: Path, tag: str | None):
