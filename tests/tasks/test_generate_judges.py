@@ -5,6 +5,8 @@ architecture), the sampler options passed through, and the CLI with two classifi
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 import torch
@@ -192,3 +194,30 @@ def test_table_figure_and_report_show_every_judge():
     assert "not independent" in " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
     html = _judges_table(gm)
     assert html.count("<tr>") == 4 and ">NO<" in html and ">yes<" in html
+
+
+def test_real_photos_are_extracted_once_per_space_and_a_retrained_judge_is_a_new_space(bench, monkeypatch, tmp_path):
+    """Judging a second generator reuses the real photos' features and reference scores (notebook 05 judges six
+    against the same photos), with the same numbers; a judge whose model file changed is extracted again."""
+    gen_eval._REAL_CACHE.clear()
+    first = evaluate_generator(bench / "cvae", [bench / "cnn_a"], n=7, device="cpu")
+    calls = []
+    original = ClassifierJudge.features_and_predictions
+
+    def counted(self, images, *args, **kwargs):
+        calls.append(len(images))
+        return original(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(ClassifierJudge, "features_and_predictions", counted)
+    again = evaluate_generator(bench / "cvae", [bench / "cnn_a"], n=7, device="cpu")
+    assert calls == [first["n"]]  # only the samples: the test and held-out photos came from the cache
+    assert again["judges"] == first["judges"] and again["fid"] == first["fid"]
+
+    shutil.copytree(bench / "cnn_a", tmp_path / "judge")
+    evaluate_generator(bench / "cvae", [tmp_path / "judge"], n=7, device="cpu")
+    calls.clear()
+    weights = tmp_path / "judge" / "model.pt"
+    weights.write_bytes(weights.read_bytes())  # a new file time: what retraining in place does
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    evaluate_generator(bench / "cvae", [tmp_path / "judge"], n=7, device="cpu")
+    assert len(calls) == 3  # test photos, samples, held-out photos: extracted again

@@ -4,9 +4,12 @@ feature space, agreement or class histogram, and which judge is independent of t
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -92,13 +95,48 @@ def classify_images(classifier: nn.Module, prep: dict, images: Tensor, device: t
     return probs.argmax(1)
 
 
+#: Features and reference scores of real photos, kept for the process: notebook 05 judges six generators against
+#: the same test and held-out photos in the same spaces, and each set needs extracting once, not six times.
+_REAL_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_REAL_CACHE_SIZE = 32
+
+
+def _images_key(images: Tensor) -> tuple:
+    """What identifies a set of images: its shape and a digest of its pixels (never its memory address)."""
+    data = images.detach().cpu().contiguous()
+    return tuple(data.shape), hashlib.sha1(data.numpy().tobytes()).hexdigest()
+
+
+def _space_key(judge: ClassifierJudge | None, device: torch.device) -> tuple:
+    """A feature space: Lite0's, or a classifier run's as its model file now is (retrained: a new space)."""
+    if judge is None:
+        return LITE0_SPACE, str(device)
+    weights = Path(judge.run) / "model.pt"
+    stat = weights.stat() if weights.is_file() else None
+    return str(Path(judge.run).resolve()), stat and (stat.st_mtime_ns, stat.st_size), str(device)
+
+
+def _cached(key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``key`` in this process (a small LRU)."""
+    if key in _REAL_CACHE:
+        _REAL_CACHE.move_to_end(key)
+        return _REAL_CACHE[key]
+    value = _REAL_CACHE[key] = compute()
+    while len(_REAL_CACHE) > _REAL_CACHE_SIZE:
+        _REAL_CACHE.popitem(last=False)
+    return value
+
+
 def _space_scores(f_real: Tensor, real_labels: Tensor, f_fake: Tensor, asked: Tensor | None, f_ref: Tensor,
                   ref_labels: Tensor, classes: list[str]) -> dict:
     """FID/KID and variety (PRDC, duplicates) of the samples in one feature space, and ``reference``: the same
     numbers for held-out real photos (``f_ref``) against the real test photos: what real photos score."""
+    ref_asked = ref_labels if asked is not None else None
+    reference = _cached(("reference", _images_key(f_real), _images_key(f_ref), ref_asked is not None, tuple(classes)),
+                        lambda: {**fid_kid_features(f_real, f_ref),
+                                 **variety(f_real, real_labels, f_ref, ref_asked, classes)})
     return {**fid_kid_features(f_real, f_fake), **variety(f_real, real_labels, f_fake, asked, classes),
-            "reference": {**fid_kid_features(f_real, f_ref),
-                          **variety(f_real, real_labels, f_ref, ref_labels if asked is not None else None, classes)}}
+            "reference": reference}
 
 
 def _lite0_judge(scores: dict, against: list[str]) -> dict:
@@ -113,9 +151,11 @@ def _classifier_judge(judge: ClassifierJudge, real: Tensor, real_labels: Tensor,
     """One classifier's verdict: FID/KID and variety in its own feature space, agreement (or the class
     histogram), its accuracy on the real test images (the ceiling agreement can reach), the real-photo reference
     of every number, and whether it is independent."""
-    f_real, p_real = judge.features_and_predictions(real)  # each image set once per feature space
+    space = _space_key(judge, next(judge.model.parameters()).device)
+    # each image set once per feature space; the real ones once per process (the same for every generator)
+    f_real, p_real = _cached((space, _images_key(real)), lambda: judge.features_and_predictions(real))
     f_fake, p_fake = judge.features_and_predictions(fake)
-    f_ref, _ = judge.features_and_predictions(ref)
+    f_ref, _ = _cached((space, _images_key(ref)), lambda: judge.features_and_predictions(ref))
     independent, why = independence(judge.architecture, against)
     entry = {"name": judge.name, "run": str(judge.run), "architecture": judge.architecture,
              "feature_space": judge.feature_space,
@@ -168,7 +208,9 @@ def evaluate_generator(run_dir: str | Path, classifier_run: str | Path | Sequenc
     if model.can_encode:
         out |= {k: v for k, v in split_metrics(model, cfg, "test", classes, dev).items() if k != "n"}
     lite0_net = lite0_features().to(dev)
-    f_real, f_fake, f_ref = (extract(x, lite0_net) for x in (real, fake, ref))
+    space = _space_key(None, dev)
+    f_real, f_ref = (_cached((space, _images_key(x)), lambda x=x: extract(x, lite0_net)) for x in (real, ref))
+    f_fake = extract(fake, lite0_net)
     lite0 = _space_scores(f_real, real_labels, f_fake, asked, f_ref, ref_labels, classes)
     out |= {k: lite0[k] for k in ("fid", "kid", "kid_std")}
     if inception:
