@@ -113,7 +113,7 @@ def setup_data(
     intel = _find_or_none(find_intel_root, root) if root.is_dir() else None
     landscape = _find_or_none(find_landscape_root, root) if root.is_dir() else None
     if intel is None and landscape is None:
-        # images per class and source: the cpu profile's smaller test split keeps the main job near 20 minutes
+        # images per class and source: the cpu profile's smaller test split keeps the main job near 21 minutes
         per_class = procedural_per_class or {"smoke": 24, "cpu": 200}.get(run_profile(smoke), 300)
         difficulty = resolve_difficulty(procedural_difficulty)
         synth_dir = work / f"procedural-{difficulty}-{per_class}-s{seed}"
