@@ -4,6 +4,7 @@ feature space, agreement or class histogram, and which judge is independent of t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections import OrderedDict
@@ -136,7 +137,7 @@ def _space_scores(f_real: Tensor, real_labels: Tensor, f_fake: Tensor, asked: Te
                         lambda: {**fid_kid_features(f_real, f_ref),
                                  **variety(f_real, real_labels, f_ref, ref_asked, classes)})
     return {**fid_kid_features(f_real, f_fake), **variety(f_real, real_labels, f_fake, asked, classes),
-            "reference": reference}
+            "reference": copy.deepcopy(reference)}  # a caller editing its report must not edit the cache
 
 
 def _lite0_judge(scores: dict, against: list[str]) -> dict:
